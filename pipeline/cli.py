@@ -49,6 +49,19 @@ def crawl(source: str, sources_file: str | None, db: Path) -> None:
 
 
 @cli.command()
+@click.option("--sources", "sources_file", type=click.Path(exists=True, dir_okay=False), help="Sources YAML file.")
+@db_option
+def serve(sources_file: str | None, db: Path) -> None:
+    """Run every source's crawl on its cron schedule (Prefect serve) until interrupted.
+
+    Example: samverkan serve
+    """
+    from flows.serve import serve_sources
+
+    serve_sources(sources_file, db=str(db))
+
+
+@cli.command()
 @db_option
 @click.option("--port", default=DEMO_PORT, show_default=True, help="Port of the demo site on 127.0.0.1.")
 @click.option("--query", default=DEMO_QUERY, show_default=True, help="Question to search for afterwards.")

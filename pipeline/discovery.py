@@ -52,6 +52,7 @@ _QUERY_KEY_SAFE = "/?:@!$'()*+,;-._~%"
 _CONTROL = re.compile(r"[\t\n\r]")
 
 FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+json"})
+_KINDS = {"urlset": "urlset", "sitemapindex": "sitemapindex", "rss": "rss", "feed": "atom", "rdf": "rdf"}
 _ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(rss|feed|RDF|urlset|sitemapindex|html)[\s>/]", re.IGNORECASE)
 
 
@@ -241,7 +242,7 @@ class Listing:
 def xml_root(content: bytes) -> str | None:
     """Local name of the root element of an XML document (only the first 2 KB are looked at)."""
     match = _ROOT.search(content[:2048])
-    return match.group(1).lower() if match else None
+    return match.group(1).decode("ascii").lower() if match else None
 
 
 def parse_listing(content: bytes, max_urls: int) -> Listing:
@@ -260,7 +261,7 @@ def parse_listing(content: bytes, max_urls: int) -> Listing:
             name = _local(el.tag)
             if event == "start":
                 if listing.kind == "unknown":
-                    listing.kind = {"urlset": "urlset", "sitemapindex": "sitemapindex", "rss": "rss", "feed": "atom", "rdf": "rdf"}.get(name.lower(), "unknown")
+                    listing.kind = _KINDS.get(name.lower(), "unknown")
                 continue
             entry = _entry(listing.kind, name, el)
             if entry is None:

@@ -80,6 +80,9 @@ def load_model(settings: EmbedSettings = EmbedSettings()) -> SentenceTransformer
 
     device = resolve_device(settings.device)
     model = SentenceTransformer(str(path), device=device, local_files_only=True)
+    positions = model[0].auto_model.config.max_position_embeddings
+    if not 0 < settings.max_seq_length <= positions:
+        raise ValueError(f"max_seq_length must be in 1..{positions}, got {settings.max_seq_length}")
     model.max_seq_length = settings.max_seq_length
     model.eval()
     dim = model.get_embedding_dimension()

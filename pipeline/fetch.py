@@ -18,22 +18,17 @@ import hashlib
 import heapq
 import itertools
 import logging
-import random
 import re
 import threading
-import time
 import zlib
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import charset_normalizer
-import httpx
 from protego import Protego
 
 from pipeline.discovery import (
@@ -47,7 +42,7 @@ from pipeline.discovery import (
     same_site,
     xml_root,
 )
-from pipeline.netguard import BlockedAddress, GuardedTransport
+from pipeline.netguard import Gate, HttpClient, Inflater, Reply, Stopped
 from pipeline.records import FetchResult, Source
 
 __all__ = ["FetchSettings", "PageState", "crawl", "canonicalize", "decode_html"]
@@ -124,13 +119,6 @@ class PageState:
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 _META_CHARSET = re.compile(rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.IGNORECASE)
 _HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.IGNORECASE)
-# Guesses that mean "some Western single-byte code page": Swedish sites then use windows-1252.
-_LATIN_GUESSES = frozenset(
-    "cp1250 cp1252 cp1254 cp1257 latin_1 iso8859_2 iso8859_3 iso8859_4 iso8859_9 iso8859_10 iso8859_13 "
-    "iso8859_14 iso8859_15 iso8859_16 mac_roman mac_latin2 mac_iceland mac_turkish cp437 cp850 cp858 ascii".split()
-)
-
-
 def _codec(label: str | None) -> str | None:
     if not label:
         return None
@@ -148,7 +136,8 @@ def decode_html(content: bytes, content_type: str = "") -> str:
     Order: a byte-order mark; valid UTF-8 (a single-byte page with å, ä or ö is practically never
     valid UTF-8, so this also repairs a wrong ``iso-8859-1`` label on a UTF-8 page); the charset of
     the Content-Type header; the ``<meta charset>`` / ``http-equiv`` charset; charset_normalizer,
-    where any Western single-byte guess (it likes cp1250 for Swedish) becomes windows-1252.
+    otherwise windows-1252 when the text reads as Western (few non-ASCII letters – charset_normalizer
+    alone guesses hp_roman8 or cp1250 for short Swedish pages), else charset_normalizer's guess.
 
     Args:
         content: the body as fetched.
@@ -172,277 +161,12 @@ def decode_html(content: bytes, content_type: str = "") -> str:
                 return content.decode(codec)
             except (UnicodeDecodeError, LookupError):
                 continue
+    western = content.decode("cp1252", "replace")
+    letters = [c for c in western if c.isalpha()]
+    if sum(not c.isascii() for c in letters) <= 0.3 * len(letters):
+        return western
     best = charset_normalizer.from_bytes(content[:65536]).best()
-    if best is not None and best.encoding not in _LATIN_GUESSES:
-        return content.decode(best.encoding, "replace")
-    return content.decode("cp1252", "replace")
-
-
-# -- politeness ------------------------------------------------------------------------------
-
-
-class _Stopped(Exception):
-    """The crawl was closed while a worker waited."""
-
-
-class _Gate:
-    """Per-host politeness: at most ``limit`` requests at a time, and a pause between requests."""
-
-    def __init__(self, settings: FetchSettings, stop: threading.Event) -> None:
-        self._settings = settings
-        self._stop = stop
-        self._cond = threading.Condition()
-        self._next: dict[str, float] = {}
-        self._active: Counter[str] = Counter()
-        self._delay: dict[str, float] = {}
-
-    def set_delay(self, host: str, seconds: float) -> None:
-        """Raise the host's delay to a robots.txt crawl-delay (never below the configured one)."""
-        with self._cond:
-            self._delay[host] = max(self._settings.delay, min(seconds, self._settings.max_crawl_delay))
-            self._next[host] = max(self._next.get(host, 0.0), time.monotonic() + self._delay[host])
-
-    def delay(self, host: str) -> float:
-        return self._delay.get(host, self._settings.delay)
-
-    def defer(self, host: str, seconds: float) -> None:
-        """No request to ``host`` for ``seconds`` (backoff, Retry-After)."""
-        with self._cond:
-            self._next[host] = max(self._next.get(host, 0.0), time.monotonic() + seconds)
-            self._cond.notify_all()
-
-    @contextmanager
-    def slot(self, host: str) -> Iterator[None]:
-        with self._cond:
-            while True:
-                if self._stop.is_set():
-                    raise _Stopped
-                wait_for = self._next.get(host, 0.0) - time.monotonic()
-                if wait_for <= 0 and self._active[host] < self._settings.per_host_concurrency:
-                    break
-                self._cond.wait(min(max(wait_for, 0.01), 0.2))
-            self._active[host] += 1
-            self._next[host] = time.monotonic() + self.delay(host)
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._active[host] -= 1
-                self._next[host] = max(self._next.get(host, 0.0), time.monotonic() + self.delay(host))
-                self._cond.notify_all()
-
-
-# -- HTTP ------------------------------------------------------------------------------------
-
-_REDIRECTS = {301, 302, 303, 307, 308}
-_RETRY_STATUS = {408, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524}
-HopCheck = Callable[[str], "tuple[str, str] | None"]
-
-
-@dataclass
-class _Reply:
-    url: str  # the URL finally requested
-    status: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    error: str | None = None
-    outcome: str | None = None  # set when a redirect check stopped the fetch
-    retryable: bool = False
-
-
-class _Inflater:
-    """Content-Encoding decoder that never produces more than it is allowed to (gzip bombs)."""
-
-    def __init__(self, encoding: str) -> None:
-        self.mode = {"": None, "identity": None, "gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}.get(encoding, "?")
-        if self.mode == "?":
-            raise ValueError(f"unsupported content-encoding: {encoding}")
-        self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS) if self.mode == "gzip" else None
-        self._seen = False
-
-    def feed(self, data: bytes, room: int) -> bytes | None:
-        """Decoded bytes of ``data``, or None when they would exceed ``room``."""
-        if self.mode is None:
-            return data if len(data) <= room else None
-        if self._obj is None:  # deflate: zlib-wrapped (RFC) or raw (what some servers send)
-            zlib_header = len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
-            self._obj = zlib.decompressobj(zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS)
-        self._seen = self._seen or bool(data)
-        out = bytearray()
-        while data:
-            out += self._obj.decompress(data, room - len(out) + 1)
-            if len(out) > room:
-                return None
-            if self._obj.eof and self._obj.unused_data and self.mode == "gzip":  # another gzip member
-                data = self._obj.unused_data
-                self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            else:
-                data = self._obj.unconsumed_tail
-        return bytes(out)
-
-    @property
-    def complete(self) -> bool:
-        return self.mode is None or not self._seen or (self._obj is not None and self._obj.eof)
-
-
-def _backoff(settings: FetchSettings, attempt: int) -> float:
-    base = min(settings.max_backoff, settings.backoff_base * 2**attempt)
-    return base * (1 + settings.backoff_jitter * random.random())
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
-class _Http:
-    """GET with our own redirect handling, size limits and retries, through the politeness gate."""
-
-    def __init__(self, settings: FetchSettings, allow_private: bool, gate: _Gate) -> None:
-        self.settings = settings
-        self.gate = gate
-        timeout = httpx.Timeout(
-            connect=settings.connect_timeout, read=settings.read_timeout, write=settings.read_timeout, pool=settings.total_timeout
-        )
-        self.client = httpx.Client(
-            transport=GuardedTransport(allow_private, settings.allowed_networks, max_connections=2 * settings.global_concurrency + 2),
-            timeout=timeout,
-            headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
-            follow_redirects=False,
-            trust_env=False,
-        )
-
-    def close(self) -> None:
-        self.client.close()
-
-    def get(self, url: str, *, limit: int, decoded_limit: int, headers: Mapping[str, str] | None = None,
-            check_hop: HopCheck | None = None, truncate_ok: bool = False) -> _Reply:
-        """Fetch ``url``: redirects followed (``check_hop`` may stop them), failures retried with backoff."""
-        s = self.settings
-        for attempt in range(s.retries + 1):
-            reply = self._follow(url, headers, limit, decoded_limit, check_hop, truncate_ok)
-            wait_for = self._retry_wait(reply, attempt)
-            if wait_for is None:
-                return reply
-            if attempt == s.retries:
-                break
-            log.info("retrying %s in %.2fs (%s)", url, wait_for, reply.error or f"http {reply.status}")
-            self.gate.defer(host_of(reply.url), wait_for)
-        reply.error = f"{reply.error or f'http {reply.status}'} after {s.retries} retries"
-        return reply
-
-    def _retry_wait(self, reply: _Reply, attempt: int) -> float | None:
-        if reply.outcome:
-            return None
-        if reply.error:
-            return _backoff(self.settings, attempt) if reply.retryable else None
-        if reply.status not in _RETRY_STATUS:
-            return None
-        asked = _retry_after(reply.headers.get("retry-after")) if reply.status in (429, 503) else None
-        if asked is None:
-            return _backoff(self.settings, attempt)
-        if asked > self.settings.max_retry_after:
-            reply.error = f"http {reply.status}: Retry-After {asked:.0f}s over the {self.settings.max_retry_after:.0f}s cap"
-            return None
-        return asked
-
-    def _follow(self, url, headers, limit, decoded_limit, check_hop, truncate_ok) -> _Reply:
-        chain = [url]
-        for hop in range(self.settings.max_redirects + 1):
-            reply = self._request(chain[-1], headers if hop == 0 else None, limit, decoded_limit, truncate_ok)
-            if reply.error or reply.status not in _REDIRECTS:
-                return reply
-            location = reply.headers.get("location", "").strip()
-            if not location:
-                return _fail(reply, f"http {reply.status} redirect without Location")
-            target = urldefrag(urljoin(chain[-1], location))[0]
-            if urlsplit(target).scheme not in ("http", "https"):
-                return _fail(reply, f"redirect to unsupported URL {target}")
-            if target in chain:
-                return _fail(reply, "redirect loop: " + " -> ".join([*chain[chain.index(target) :], target]))
-            if hop == self.settings.max_redirects:
-                return _fail(reply, f"too many redirects: >{self.settings.max_redirects}")
-            if check_hop is not None and (stop := check_hop(target)) is not None:
-                reply.outcome, reply.error = stop
-                reply.url = target
-                return reply
-            chain.append(target)
-        raise AssertionError("unreachable")
-
-    def _request(self, url, headers, limit, decoded_limit, truncate_ok) -> _Reply:
-        reply = _Reply(url=url)
-        try:
-            with self.gate.slot(host_of(url)), self.client.stream("GET", url, headers=headers) as resp:
-                reply.status = resp.status_code
-                reply.headers = dict(resp.headers.items())
-                if 200 <= resp.status_code < 300:
-                    self._read(resp, reply, limit, decoded_limit, truncate_ok)
-        except _Stopped:
-            raise
-        except BlockedAddress as exc:
-            reply.error = str(exc)
-        except httpx.TimeoutException as exc:
-            kind = {httpx.ConnectTimeout: "connect", httpx.ReadTimeout: "read", httpx.WriteTimeout: "write"}.get(type(exc), "pool")
-            reply.error, reply.retryable = f"timeout: {kind}", True
-        except httpx.RemoteProtocolError as exc:
-            text = str(exc) or type(exc).__name__
-            truncated = "incomplete" in text or "peer closed" in text
-            reply.error, reply.retryable = (f"truncated body: {text}" if truncated else f"protocol error: {text}"), True
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            reply.error = f"invalid url: {exc}"
-        except httpx.TransportError as exc:
-            reply.error, reply.retryable = f"connection error: {exc or type(exc).__name__}", True
-        return reply
-
-    def _read(self, resp: httpx.Response, reply: _Reply, limit: int, decoded_limit: int, truncate_ok: bool) -> None:
-        try:
-            inflater = _Inflater(resp.headers.get("content-encoding", "").strip().lower())
-        except ValueError as exc:
-            reply.error = str(exc)
-            return
-        declared = resp.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit and not truncate_ok:
-            reply.error = f"too large: >{limit} bytes (Content-Length {declared})"
-            return
-        deadline = time.monotonic() + self.settings.total_timeout
-        parts, raw, size = [], 0, 0
-        try:
-            for chunk in resp.iter_raw(65536):
-                raw += len(chunk)
-                out = inflater.feed(chunk, decoded_limit - size) if raw <= limit else None
-                if out is None:
-                    if truncate_ok:
-                        break
-                    reply.error = (f"too large: >{limit} bytes" if raw > limit
-                                   else f"too large: decompressed >{decoded_limit} bytes (gzip bomb)")
-                    return
-                parts.append(out)
-                size += len(out)
-                if time.monotonic() > deadline:
-                    reply.error = f"timeout: total >{self.settings.total_timeout:g}s"
-                    return
-        except zlib.error as exc:
-            reply.error = f"invalid compressed body: {exc}"
-            return
-        if not inflater.complete and not truncate_ok:
-            reply.error, reply.retryable = "truncated body: compressed stream incomplete", True
-            return
-        reply.body = b"".join(parts)
-
-
-def _fail(reply: _Reply, error: str) -> _Reply:
-    reply.error = error
-    return reply
+    return content.decode(best.encoding, "replace") if best is not None else western
 
 
 # -- robots.txt ------------------------------------------------------------------------------
@@ -452,6 +176,7 @@ def _fail(reply: _Reply, error: str) -> _Reply:
 class _Robots:
     parser: Protego | None = None  # None: everything allowed
     deny_all: bool = False
+    blocked: bool = False  # the origin's address is refused by the guard: no sitemaps either
     error: str | None = None  # why robots.txt could not be used (reported once)
     sitemaps: list[str] = field(default_factory=list)
 
@@ -464,7 +189,7 @@ class _Robots:
 class _RobotsCache:
     """robots.txt per origin, fetched once (by whichever thread needs it first), RFC 9309 rules."""
 
-    def __init__(self, http: _Http, settings: FetchSettings) -> None:
+    def __init__(self, http: HttpClient, settings: FetchSettings) -> None:
         self._http = http
         self._settings = settings
         self._lock = threading.Lock()
@@ -485,7 +210,7 @@ class _RobotsCache:
         reply = self._http.get(url, limit=s.max_robots_bytes, decoded_limit=s.max_robots_bytes, truncate_ok=True,
                                headers={"Accept": "text/plain,*/*;q=0.5"})
         if reply.error and reply.error.startswith("blocked address"):
-            return _Robots()  # every request to this origin is refused by the guard anyway
+            return _Robots(blocked=True)  # every page request to this origin fails on the guard too
         if reply.error or reply.status is None or reply.status >= 500:
             # RFC 9309 §2.3.1.4: unreachable robots.txt means complete disallow.
             reason = reply.error or f"http {reply.status}"
@@ -510,6 +235,7 @@ class _RobotsCache:
 
 _HTML = frozenset({"text/html", "application/xhtml+xml"})
 _XML = frozenset({"application/xml", "text/xml"}) | FEED_TYPES
+_LISTING_ACCEPT = "application/xml,text/xml,application/rss+xml,application/atom+xml,*/*;q=0.5"
 _LISTING_ROOTS = frozenset({"rss", "feed", "rdf", "urlset", "sitemapindex"})
 _MAGIC = (
     (b"\x89PNG", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF8", "gif"), (b"PK\x03\x04", "zip"), (b"\x1f\x8b", "gzip"),
@@ -579,8 +305,8 @@ class _Crawler:
         self.s = settings
         self.allowed = tuple(source.allowed_hosts) or tuple(host_of(u) for u in source.start_urls)
         self.stop = threading.Event()
-        self.gate = _Gate(settings, self.stop)
-        self.http = _Http(settings, settings.allow_private or source.allow_private, self.gate)
+        self.gate = Gate(settings, self.stop)
+        self.http = HttpClient(settings, settings.allow_private or source.allow_private, self.gate)
         self.robots = _RobotsCache(self.http, settings)
         self.known = {self._canon(u) or u: state for u, state in known.items()}
         self.lock = threading.Lock()
@@ -596,9 +322,12 @@ class _Crawler:
         self.pages_requested = 0
         self.sitemap_budget = settings.max_sitemap_urls
         self.sitemap_files = 0
-        self.inflight: dict[Future, tuple[str, str]] = {}  # future -> (host, kind)
+        self.inflight: dict[Future, tuple[str, str, _Item | str]] = {}  # future -> (host, kind, item or origin)
         self.host_inflight: Counter[str] = Counter()
         self.outcomes: Counter[str] = Counter()
+        self.done_per_host: Counter[str] = Counter()
+        self.queued: Counter[str] = Counter()  # page entries on the heaps, per host
+        self.progress: Callable[[dict[str, dict[str, int]]], None] | None = None
 
     # frontier ---------------------------------------------------------------------------
 
@@ -626,6 +355,7 @@ class _Crawler:
         self.best_depth[canon] = depth
         origin = self.origins.setdefault(origin_of(canon), _Origin())
         heapq.heappush(origin.heap, _Item(depth if priority is None else priority, next(self.seq), canon, depth))
+        self.queued[host_of(canon)] += 1
 
     def add_listing(self, url: str, depth: int) -> None:
         if url in self.listings_done or not same_site(url, self.allowed):
@@ -663,17 +393,28 @@ class _Crawler:
                     break
                 finished, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
                 for future in finished:
-                    host, kind = self.inflight.pop(future)
+                    host, kind, what = self.inflight.pop(future)
                     self.host_inflight[host] -= 1
-                    yield from self._absorb(future, kind)
+                    yield from self._absorb(future, what)
+                    self.done_per_host[host] += kind == "page"
+                    self._report()
         finally:
             self.stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
             self.http.close()
             log.info("crawl of %s: %d page requests, outcomes %s", self.source.name, self.pages_requested, dict(self.outcomes))
 
+    def _report(self) -> None:
+        if self.progress is None:
+            return
+        queued = +self.queued
+        try:
+            self.progress({h: {"done": self.done_per_host[h], "queued": self.queued[h]} for h in queued | self.done_per_host})
+        except Exception:  # noqa: BLE001 - a broken progress display must not stop the crawl
+            log.exception("progress callback failed")
+
     def _submit(self, pool: ThreadPoolExecutor, host: str, kind: str, fn: Callable[..., _Out], *args) -> None:
-        self.inflight[pool.submit(fn, *args)] = (host, kind)
+        self.inflight[pool.submit(fn, *args)] = (host, kind, args[0])
         self.host_inflight[host] += 1
 
     def _dispatch(self, pool: ThreadPoolExecutor) -> list[FetchResult]:
@@ -703,6 +444,7 @@ class _Crawler:
         token = self.s.robots_token
         while origin.heap and self.pages_requested < self.source.page_limit:
             item = heapq.heappop(origin.heap)
+            self.queued[host_of(item.url)] -= item.kind == "page"
             if item.kind == "listing":
                 if item.url in self.listings_done:
                     continue
@@ -719,7 +461,8 @@ class _Crawler:
                     self.claimed[item.url] = item.url
             if holder is not None:
                 if holder and holder != item.url:
-                    immediate.append(self._result(item, outcome="skipped", error=f"duplicate: fetched through a redirect from {holder}"))
+                    error = f"duplicate: fetched through a redirect from {holder}"
+                    immediate.append(self._result(item, outcome="skipped", error=error))
                 continue
             if origin.robots and not origin.robots.allows(self.fetch_form.get(item.url, item.url), token):
                 reason = origin.robots.error or "disallowed by robots.txt"
@@ -732,15 +475,21 @@ class _Crawler:
     def _result(self, item: _Item, **fields) -> FetchResult:
         return FetchResult(url=item.url, source=self.source.name, status=None, fetched_at=_now(), depth=item.depth, **fields)
 
-    def _absorb(self, future: Future, kind: str) -> Iterator[FetchResult]:
+    def _absorb(self, future: Future, what: _Item | str) -> Iterator[FetchResult]:
         try:
             out: _Out = future.result()
-        except _Stopped:
+        except Stopped:
             return
         except Exception as exc:  # noqa: BLE001 - a bug in one task must not end the crawl
-            log.exception("fetch task failed")
-            out = _Out(results=[FetchResult(url="", source=self.source.name, status=None, fetched_at=_now(),
-                                            outcome="failed", error=f"internal error: {exc!r}")])
+            log.exception("fetch task for %s failed", what)
+            error = f"internal error: {exc!r}"
+            if isinstance(what, str):  # a bootstrap: without robots.txt the origin stays closed
+                out = _Out(robots=_Robots(deny_all=True, error=error), origin=what)
+                url = what + "/robots.txt"
+            else:
+                out, url = _Out(), what.url
+            out.results.append(FetchResult(url=url, source=self.source.name, status=None, fetched_at=_now(),
+                                           outcome="failed", error=error))
         if out.origin is not None:
             origin = self.origins[out.origin]
             origin.robots, origin.state = out.robots, "ready"
@@ -765,7 +514,7 @@ class _Crawler:
         if robots.error:
             out.results.append(FetchResult(url=origin + "/robots.txt", source=self.source.name, status=None,
                                            fetched_at=_now(), outcome="failed", error=robots.error))
-        if robots.deny_all:
+        if robots.deny_all or robots.blocked:
             return out
         guessed = not robots.sitemaps
         todo = deque((url, 0) for url in (robots.sitemaps or [origin + "/sitemap.xml"]))
@@ -782,7 +531,7 @@ class _Crawler:
             self.listings_done.update(done)
         return out
 
-    def _read_listing(self, url: str, depth: int, out: _Out, silent: bool = False, reply: _Reply | None = None,
+    def _read_listing(self, url: str, depth: int, out: _Out, silent: bool = False, reply: Reply | None = None,
                       queue_children: bool = True) -> Listing | None:
         """Fetch (unless ``reply`` is given) and parse a sitemap or feed; entries go into ``out``."""
         def failed(error: str) -> None:
@@ -798,15 +547,14 @@ class _Crawler:
         if reply is None:
             s = self.s
             reply = self.http.get(url, limit=s.max_sitemap_bytes, decoded_limit=s.max_sitemap_bytes,
-                                  headers={"Accept": "application/xml,text/xml,application/rss+xml,application/atom+xml,*/*;q=0.5"},
-                                  check_hop=lambda target: None if same_site(target, self.allowed) else ("failed", f"redirect off-site to {target}"))
+                                  headers={"Accept": _LISTING_ACCEPT}, check_hop=self._listing_hop)
             if reply.error or reply.outcome or not 200 <= (reply.status or 0) < 300:
                 if not (silent and reply.status in (404, 410)):
                     failed(f"sitemap/feed: {reply.error or f'http {reply.status}'}")
                 return None
         body = reply.body
         if body[:2] == b"\x1f\x8b":  # a .gz sitemap file
-            inflater = _Inflater("gzip")
+            inflater = Inflater("gzip")
             try:
                 inflated = inflater.feed(body, self.s.max_sitemap_bytes)
             except zlib.error as exc:
@@ -832,6 +580,9 @@ class _Crawler:
         if queue_children:
             out.listings.extend((child, depth) for child in listing.sitemaps)
         return listing
+
+    def _listing_hop(self, target: str) -> tuple[str, str] | None:
+        return None if same_site(target, self.allowed) else ("failed", f"redirect off-site to {target}")
 
     def _listing_task(self, item: _Item, fetch_url: str) -> _Out:
         out = _Out()
@@ -884,7 +635,7 @@ class _Crawler:
             self._take_content(item, reply, r, out)
         return out
 
-    def _take_content(self, item: _Item, reply: _Reply, r: FetchResult, out: _Out) -> None:
+    def _take_content(self, item: _Item, reply: Reply, r: FetchResult, out: _Out) -> None:
         content_type = reply.headers.get("content-type", "")
         media = content_type.split(";", 1)[0].strip().lower()
         kind = _sniff(media, reply.body)
@@ -909,10 +660,12 @@ class _Crawler:
             canon = self._canon(link)
             if canon and canon != item.url and self._wanted(canon):
                 links.setdefault(canon, link)
-        r.links = list(links)
+        feeds = [feed for feed in dict.fromkeys(found.feeds) if same_site(feed, self.allowed)]
+        # Feeds are listed too: a resumed crawl gets them back from the saved frontier and reads them as pages.
+        r.links = list(dict.fromkeys([*links, *filter(None, map(self._canon, feeds))]))
         if self.s.follow_links and not found.nofollow and item.depth < self.source.max_depth:
             out.pages.extend((canon, link, item.depth + 1, None) for canon, link in links.items())
-            out.listings.extend((feed, item.depth + 1) for feed in dict.fromkeys(found.feeds) if same_site(feed, self.allowed))
+            out.listings.extend((feed, item.depth + 1) for feed in feeds)
 
 
 def crawl(
@@ -921,6 +674,8 @@ def crawl(
     known: Mapping[str, PageState] | None = None,
     queue: Iterable[tuple[str, int]] | None = None,
     seen: Collection[str] | None = None,
+    *,
+    progress: Callable[[dict[str, dict[str, int]]], None] | None = None,
 ) -> Iterator[FetchResult]:
     """Crawl one source and yield a FetchResult per page URL handled.
 
@@ -930,6 +685,8 @@ def crawl(
         known: canonical URL -> what earlier crawls learned (conditional GETs, lastmod skips).
         queue: a saved frontier of (url, depth) to resume; the start URLs are added unless in ``seen``.
         seen: URLs finished before (they are not fetched again).
+        progress: called after every finished request with ``{host: {"done": n, "queued": m}}``
+            (``queued`` is an upper bound: URLs queued twice at different depths count twice).
 
     Yields:
         One FetchResult per page URL: ``ok``, ``not_modified``, ``gone``, ``failed`` (with ``error``),
@@ -937,4 +694,5 @@ def crawl(
         as ``failed`` results under their own URL; successful ones yield nothing.
     """
     crawler = _Crawler(source, settings, known or {}, seen or ())
+    crawler.progress = progress
     yield from crawler.run(queue)

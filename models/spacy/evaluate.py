@@ -1,0 +1,135 @@
+"""Evaluate a spaCy pipeline on the held-out splits and write a JSON report.
+
+Scores (all on data never trained on nor used for model selection):
+
+* NER on ``ner-test.spacy``: precision/recall/F per label and micro-averaged over PER, ORG and LOC
+  (exact spans), plus the all-label micro score spaCy reports.
+* UPOS, morphology, lemma accuracy, UAS/LAS on ``ud-test.spacy`` (raw text → pipeline, aligned to gold).
+* Speed: words per second of the full pipeline over the ``ud-test`` text.
+
+Usage: ``python models/spacy/evaluate.py MODEL CORPUS_DIR OUT_JSON [--label NAME]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import spacy
+from spacy.language import Language
+from spacy.scorer import PRFScore, Scorer, get_ner_prf
+from spacy.tokens import DocBin
+from spacy.training import Example
+
+logger = logging.getLogger(__name__)
+
+CORE_LABELS = ("PER", "ORG", "LOC")
+
+
+def load_examples(nlp: Language, path: Path) -> list[Example]:
+    """Read gold Docs and pair each with an un-annotated Doc made from its text."""
+    docs = DocBin().from_disk(path).get_docs(nlp.vocab)
+    return [Example(nlp.make_doc(doc.text), doc) for doc in docs]
+
+
+def predict(nlp: Language, examples: list[Example], batch_size: int = 64) -> list[Example]:
+    """Run the pipeline over the examples' predicted docs."""
+    docs = nlp.pipe((eg.predicted for eg in examples), batch_size=batch_size)
+    return [Example(doc, eg.reference) for doc, eg in zip(docs, examples)]
+
+
+def ner_scores(examples: list[Example]) -> dict:
+    """Per-label and PER/ORG/LOC micro P/R/F with exact span match."""
+    per_type = get_ner_prf(examples)
+    core = PRFScore()
+    for label in CORE_LABELS:
+        if label in per_type:
+            core += per_type[label]
+    everything = PRFScore()
+    for score in per_type.values():
+        everything += score
+    out = {
+        "core_micro": _prf(core),
+        "all_micro": _prf(everything),
+        "per_label": {label: _prf(score) for label, score in sorted(per_type.items())},
+    }
+    return out
+
+
+def _prf(score: PRFScore) -> dict:
+    return {
+        "p": round(score.precision, 4),
+        "r": round(score.recall, 4),
+        "f": round(score.fscore, 4),
+        "tp": score.tp,
+        "fp": score.fp,
+        "fn": score.fn,
+    }
+
+
+def ud_scores(nlp: Language, examples: list[Example]) -> dict:
+    """UPOS, morphology, lemma accuracy and attachment scores."""
+    result: dict = {}
+    result.update(Scorer.score_token_attr(examples, "pos"))
+    result.update(Scorer.score_token_attr(examples, "morph"))
+    result.update(Scorer.score_token_attr(examples, "lemma"))
+    deps = Scorer.score_deps(examples, "dep", ignore_labels=("p", "punct"))
+    result["dep_uas"] = deps["dep_uas"]
+    result["dep_las"] = deps["dep_las"]
+    result["sents_f"] = Scorer.score_spans(examples, "sents")["sents_f"]
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}
+
+
+def words_per_second(nlp: Language, texts: list[str], repeats: int = 2, batch_size: int = 64) -> float:
+    """Median words/s of ``nlp.pipe`` over ``texts`` (one warm-up pass)."""
+    list(nlp.pipe(texts[:10]))
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        n_words = sum(len(doc) for doc in nlp.pipe(texts, batch_size=batch_size))
+        rates.append(n_words / (time.perf_counter() - start))
+    return round(sorted(rates)[len(rates) // 2], 1)
+
+
+def size_on_disk(path: Path) -> int:
+    """Total bytes of the files under ``path``."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def evaluate(model: Path, corpus: Path, label: str, speed: bool = True) -> dict:
+    """Evaluate ``model`` on the held-out NER and UD splits in ``corpus``."""
+    nlp = spacy.load(model)
+    report: dict = {"label": label, "model": str(model), "pipeline": nlp.pipe_names}
+    if "ner" in nlp.pipe_names:
+        report["ner_test"] = ner_scores(predict(nlp, load_examples(nlp, corpus / "ner-test.spacy")))
+    ud_examples = load_examples(nlp, corpus / "ud-test.spacy")
+    if any(name in nlp.pipe_names for name in ("morphologizer", "tagger", "parser", "lemmatizer")):
+        report["ud_test"] = ud_scores(nlp, predict(nlp, ud_examples))
+    if speed:
+        texts = [eg.reference.text for eg in ud_examples]
+        report["words_per_second"] = words_per_second(nlp, texts)
+    report["size_bytes"] = size_on_disk(model)
+    return report
+
+
+def main() -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("corpus", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--label", default="")
+    parser.add_argument("--no-speed", action="store_true")
+    args = parser.parse_args()
+    report = evaluate(args.model, args.corpus, args.label or args.model.name, speed=not args.no_speed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    logger.info("%s", json.dumps(report, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    main()

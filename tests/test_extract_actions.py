@@ -1,0 +1,69 @@
+"""Action points with assignees and due dates (samverkan_actions)."""
+
+from datetime import date
+
+import pytest
+
+from pipeline import nlp as nlp_stage
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return nlp_stage.load("blank")
+
+
+def actions(nlp, text, day=date(2024, 2, 5)):
+    return nlp_stage.extract_text(nlp, text, day).action_points
+
+
+def test_assignment_with_deadline(nlp):
+    text = "Styrgruppen träffades.\n\nSkatteverket får i uppdrag att ta fram en plan senast den 15 mars."
+    (a,) = actions(nlp, text)
+    assert a.assignees == ["Skatteverket"]
+    assert a.due == "2024-03-15" and a.due_start == date(2024, 3, 15)
+
+
+def test_deferral_to_next_meeting(nlp):
+    (a,) = actions(nlp, "Minnesanteckningar\n\nFrågan om lokaler bordläggs till nästa möte.")
+    assert a.due == "next meeting"
+
+
+def test_people_named_by_first_name_are_resolved(nlp):
+    text = ("Deltagare:\nHelena Roos, Boverket\nPatrik Sund, Skolverket\n\n"
+            "Helena och Patrik jobbar vidare med enkäten.")
+    (a,) = actions(nlp, text)
+    assert a.assignees == ["Helena Roos", "Patrik Sund"]
+
+
+def test_recipient_and_reporter_are_not_assignees(nlp):
+    text = ("Lina Berg berättade att Kriminalvården ska skicka underlaget till Polismyndigheten "
+            "senast vecka 12.")
+    (a,) = actions(nlp, text)
+    assert a.assignees == ["Kriminalvården"]
+    assert a.due == "2024-W12"
+
+
+def test_decision_without_assignee(nlp):
+    (a,) = actions(nlp, "Protokoll\n\nNämnden beslutar att godkänna rapporten.")
+    assert a.assignees == []
+
+
+def test_not_actions(nlp):
+    text = ("Syftet är att alla ska få bättre stöd.\n\n"
+            "Hur ska vi nå ut till fler?\n\n"
+            "– Vi ska göra allt vi kan, säger Ulla Ek.\n\n"
+            "Kommunstyrelsen fattade beslut om budgeten i januari.")
+    assert actions(nlp, text) == []
+
+
+def test_future_event_with_organisation(nlp):
+    (a,) = actions(nlp, "Studien publiceras.\n\nFolkhälsomyndigheten håller ett webbinarium den 20 mars.")
+    assert a.assignees == ["Folkhälsomyndigheten"] and a.due == "2024-03-20"
+
+
+def test_pronoun_and_role_noun_resolve_to_people(nlp):
+    text = ("Övriga närvarande\nAnna Lind, förbundschef\n\n"
+            "Förbundschefen får i uppdrag att kalla till ett extra möte. Hon återkommer med datum.")
+    found = actions(nlp, text)
+    assert found[0].assignees == ["Anna Lind"]
+    assert all(a.assignees == ["Anna Lind"] for a in found)

@@ -1,0 +1,68 @@
+"""People with role and organisation (samverkan_people)."""
+
+import pytest
+
+from pipeline import nlp as nlp_stage
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return nlp_stage.load("blank")
+
+
+def people(nlp, text):
+    return {p.name: p for p in nlp_stage.extract_text(nlp, text).people}
+
+
+def test_apposition_with_role_and_organisation(nlp):
+    p = people(nlp, "Vid mötet deltog Sara Lindholm, verksamhetschef på Skatteverket, som berättade om arbetet.")
+    assert (p["Sara Lindholm"].role, p["Sara Lindholm"].organisation) == ("verksamhetschef", "Skatteverket")
+
+
+def test_relative_clause(nlp):
+    p = people(nlp, "Mötet leddes av Johan Ekberg som är samordnare i brukarfrågor på Region Skåne.")
+    assert p["Johan Ekberg"].role == "samordnare i brukarfrågor"
+    assert p["Johan Ekberg"].organisation == "Region Skåne"
+
+
+def test_quote_attribution(nlp):
+    text = "– Vi behöver fler platser, säger Elin Sjöberg, handläggare vid Migrationsverket."
+    p = people(nlp, text)
+    assert (p["Elin Sjöberg"].role, p["Elin Sjöberg"].organisation) == ("handläggare", "Migrationsverket")
+
+
+def test_role_first_with_genitive_organisation(nlp):
+    text = "Eskilstuna kommun har en ny plan. Kommunens förvaltningschef Peter Lund presenterade den."
+    p = people(nlp, text)
+    assert (p["Peter Lund"].role, p["Peter Lund"].organisation) == ("förvaltningschef", "Eskilstuna kommun")
+
+
+def test_several_people_share_role_and_organisation(nlp):
+    text = "Mötet gästades av representanter för Attention Uppsala Karin Holm och Omid Karimi."
+    p = people(nlp, text)
+    for name in ("Karin Holm", "Omid Karimi"):
+        assert (p[name].role, p[name].organisation) == ("representant", "Attention Uppsala")
+
+
+def test_first_names_nicknames_and_misspellings_resolve(nlp):
+    text = ("Lars Holmqvist, ekonom på Statskontoret, inledde. Senare tog Lasse upp budgeten. "
+            "Lars Holmkvist avslutade.")
+    p = people(nlp, text)
+    assert list(p) == ["Lars Holmqvist"]
+    assert {"Lasse", "Lars Holmkvist"} <= set(p["Lars Holmqvist"].aliases)
+
+
+def test_attendee_list(nlp):
+    text = ("Möte i samverkansgruppen 3 maj 2022\n\nNärvarande:\nEva Nord, Boverket\nOlof Sten, Trafikverket "
+            "(ej närvarande)\nNina Berg\n\nVid pennan: Nina Berg")
+    p = people(nlp, text)
+    assert (p["Eva Nord"].organisation, p["Eva Nord"].present) == ("Boverket", True)
+    assert p["Olof Sten"].present is False
+    assert (p["Nina Berg"].organisation, p["Nina Berg"].role) == (None, "sekreterare")
+
+
+def test_inline_attendees_with_roles(nlp):
+    text = "Protokoll 2021-02-02\n\nNärvarande: Ali Hassan (ordförande, Region Kalmar län), Mona Ek (Kalmar kommun)"
+    p = people(nlp, text)
+    assert (p["Ali Hassan"].role, p["Ali Hassan"].organisation) == ("ordförande", "Region Kalmar län")
+    assert p["Mona Ek"].organisation == "Kalmar kommun"
