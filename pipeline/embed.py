@@ -13,12 +13,14 @@ before batching (less padding) and returns the vectors in input order.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from pipeline.records import AnnotatedDocument, EmbeddedDocument, paragraph_key
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -122,3 +124,34 @@ def _encode(model: SentenceTransformer, texts: Sequence[str], prompt_name: str, 
         show_progress_bar=False,
     )
     return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def paragraph_keys(annotated: Sequence[AnnotatedDocument]) -> list[str]:
+    """Keys of every paragraph of these documents (to look up stored embeddings)."""
+    return [paragraph_key(p) for item in annotated for p in item.document.paragraphs]
+
+
+def embed_documents(
+    model: SentenceTransformer,
+    annotated: Sequence[AnnotatedDocument],
+    known: Mapping[str, np.ndarray] | None = None,
+    batch_size: int = 32,
+) -> list[EmbeddedDocument]:
+    """One vector per paragraph of each document; paragraphs in ``known`` are not embedded again.
+
+    Args:
+        model: the loaded e5 model.
+        annotated: documents with their extractions.
+        known: stored vectors by ``paragraph_key`` (unchanged paragraphs of changed pages).
+        batch_size: texts per forward pass.
+    """
+    known = known or {}
+    todo = list(dict.fromkeys(p for item in annotated for p in item.document.paragraphs if paragraph_key(p) not in known))
+    fresh = dict(zip(todo, embed_passages(model, todo, batch_size)))
+    out = []
+    for item in annotated:
+        paragraphs = item.document.paragraphs
+        vectors = [fresh[p] if p in fresh else known[paragraph_key(p)] for p in paragraphs]
+        matrix = np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, DIM), dtype=np.float32)
+        out.append(EmbeddedDocument(item.document, item.extraction, matrix))
+    return out

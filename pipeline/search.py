@@ -1,14 +1,30 @@
 """Search stage: hybrid retrieval over stored paragraphs.
 
-BM25 (DuckDB full-text search, Swedish stemmer) and dense similarity (e5 embeddings) each
-rank the paragraphs that pass the filters; reciprocal rank fusion merges the two lists.
-Filters are applied inside both queries, so ``k`` results come back whenever ``k`` match.
+Two rankers see only the paragraphs that pass the filters:
+
+* **BM25** over Swedish text: lower-cased words, Swedish stop words, Snowball Swedish stems,
+  and the parts of compound words ("bostadsanpassningsbidrag" also counts as "bostad",
+  "anpassning", "bidrag"). It runs on a ``bm25s`` sparse index saved next to the database;
+  without one (or when it is out of step) DuckDB's full-text index is used instead.
+* **Dense**: cosine similarity of e5 embeddings ("query: " prefix on the question), from the
+  HNSW index in ``pipeline.ann``; filtered searches over few paragraphs, and databases whose
+  index is out of step, are searched exactly.
+
+The hybrid fuses the two lists with weighted reciprocal rank fusion (settings tuned on the dev
+half of ``tests/search/queries.jsonl``; see docs/search.md). Filters are applied inside both
+rankers, so ``k`` results come back whenever at least ``k`` paragraphs match.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+import os
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +34,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipeline import ann as hnsw
 from pipeline import embed
 from pipeline.store import DEFAULT_DB, EMBEDDING_DIM, Store
 
@@ -26,6 +43,8 @@ log.addHandler(logging.NullHandler())
 
 Method = Literal["hybrid", "bm25", "dense"]
 COLUMNS = ["score", "paragraph", "title", "url", "published", "source", "para_id", "doc_id"]
+BM25_DIR = "bm25"
+WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -34,13 +53,17 @@ class SearchSettings:
 
     Attributes:
         candidates: how many results each ranker contributes to the fusion.
-        rrf_k: the k of reciprocal rank fusion, 1 / (k + rank).
+        fusion: "rrf" (reciprocal rank fusion) or "score" (weighted sum of min-max normalised scores).
+        rrf_k: the k of reciprocal rank fusion, weight / (k + rank).
         bm25_weight: weight of the BM25 list in the fusion (dense has 1 - bm25_weight).
+        ann: settings of the HNSW index.
     """
 
     candidates: int = 50
+    fusion: Literal["rrf", "score"] = "rrf"
     rrf_k: int = 60
     bm25_weight: float = 0.5
+    ann: hnsw.AnnSettings = field(default_factory=hnsw.AnnSettings)
 
 
 @dataclass(frozen=True)
@@ -52,6 +75,9 @@ class Filters:
     until: date | None = None
     organisation: str | None = None
     person: str | None = None
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.source, self.since, self.until, self.organisation, self.person))
 
     def sql(self) -> tuple[str, list]:
         """A WHERE clause over ``paragraphs p JOIN documents d`` and its parameters."""
@@ -78,6 +104,264 @@ class Filters:
             )
             params.append(self.person)
         return " AND ".join(clauses), params
+
+
+# -- text analysis for BM25 ----------------------------------------------------------------
+
+
+def stopwords() -> set[str]:
+    """Swedish stop words for the full-text index (spaCy's list)."""
+    from spacy.lang.sv.stop_words import STOP_WORDS
+
+    return set(STOP_WORDS)
+
+
+class Decompounder:
+    """Splits Swedish compounds into known words, by corpus frequency (Koehn & Knight 2003).
+
+    A word is split into two parts, optionally joined by a linking "s", when both parts are
+    words of the corpus (at least ``min_part`` letters, seen at least ``min_count`` times) and
+    the geometric mean of the parts' frequencies beats the frequency of the whole word; the
+    second part is split again the same way.
+    """
+
+    def __init__(self, frequencies: dict[str, int], min_part: int = 3, min_count: int = 2, min_length: int = 7):
+        self.freq = frequencies
+        self.min_part, self.min_count, self.min_length = min_part, min_count, min_length
+        self._cache: dict[str, tuple[str, ...]] = {}
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], stop: set[str] = frozenset()) -> "Decompounder":
+        """Word frequencies of ``texts`` (lower-cased, stop words left out)."""
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(w for w in WORD.findall(text.lower()) if w not in stop and not w.isdigit())
+        return cls(dict(counts))
+
+    def split(self, word: str, depth: int = 3) -> tuple[str, ...]:
+        """The parts of ``word`` (empty when it is not a compound)."""
+        if len(word) < self.min_length or depth == 0:
+            return ()
+        if word in self._cache:
+            return self._cache[word]
+        best, best_score = (), float(self.freq.get(word, 0))
+        for i in range(self.min_part, len(word) - self.min_part + 1):
+            head, tail = word[:i], word[i:]
+            for h in (head, head[:-1] if head.endswith("s") and len(head) > self.min_part else None):
+                if h is None or not self._known(h) or not self._known(tail):
+                    continue
+                score = (self.freq[h] * self.freq[tail]) ** 0.5
+                if score > best_score:
+                    best, best_score = (h, tail), score
+        if best:
+            best = (best[0], *(self.split(best[1], depth - 1) or (best[1],)))
+        self._cache[word] = best
+        return best
+
+    def _known(self, part: str) -> bool:
+        return len(part) >= self.min_part and self.freq.get(part, 0) >= self.min_count
+
+
+class Analyzer:
+    """Words → BM25 terms: lower-case, drop stop words, add compound parts, Snowball stems."""
+
+    def __init__(self, stop: set[str], decompounder: Decompounder | None = None):
+        import Stemmer
+
+        self.stop = stop
+        self.decompounder = decompounder
+        self._stemmer = Stemmer.Stemmer("swedish")
+
+    def terms(self, text: str) -> list[str]:
+        """The terms of ``text``, in order, compound parts after their compound."""
+        words = []
+        for w in WORD.findall(text.lower()):
+            if len(w) < 2 or w in self.stop:
+                continue
+            words.append(w)
+            if self.decompounder is not None:
+                words.extend(p for p in self.decompounder.split(w) if p not in self.stop)
+        return self._stemmer.stemWords(words)
+
+
+class Bm25Index:
+    """A ``bm25s`` index over paragraphs, rows mapped to ANN labels."""
+
+    def __init__(self, retriever, labels: np.ndarray, analyzer: Analyzer, generation: int):
+        self.retriever = retriever
+        self.labels = labels  # row -> label
+        self.analyzer = analyzer
+        self.generation = generation
+        size = int(labels.max()) + 1 if len(labels) else 0
+        self.row_of_label = np.full(size, -1, dtype=np.int64)
+        self.row_of_label[labels] = np.arange(len(labels))
+
+    @classmethod
+    def build(cls, texts: Sequence[str], labels: np.ndarray, generation: int, stop: set[str] | None = None,
+              decompound: bool = True, k1: float = 1.2, b: float = 0.75) -> "Bm25Index":
+        """Index ``texts`` (row i has label ``labels[i]``)."""
+        import bm25s
+
+        stop = stopwords() if stop is None else stop
+        decompounder = Decompounder.from_texts(texts, stop) if decompound else None
+        analyzer = Analyzer(stop, decompounder)
+        retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
+        corpus = [analyzer.terms(t) or [""] for t in texts]
+        retriever.index(corpus, show_progress=False)
+        return cls(retriever, np.asarray(labels, dtype=np.int64), analyzer, generation)
+
+    def save(self, directory: Path) -> None:
+        """Write the index to ``directory`` (replaced as a whole)."""
+        tmp = directory.with_name(directory.name + ".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.retriever.save(str(tmp))
+        np.save(tmp / "labels.npy", self.labels)
+        meta = {"generation": self.generation, "decompound": self.analyzer.decompounder is not None}
+        (tmp / "samverkan.json").write_text(json.dumps(meta))
+        if self.analyzer.decompounder is not None:
+            (tmp / "words.json").write_text(json.dumps(self.analyzer.decompounder.freq, ensure_ascii=False))
+        old = directory.with_name(directory.name + ".old")
+        if directory.exists():
+            os.replace(directory, old)
+        os.replace(tmp, directory)
+        if old.exists():
+            import shutil
+
+            shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, directory: Path, stop: set[str] | None = None) -> "Bm25Index | None":
+        """The index saved in ``directory`` (memory-mapped), or None."""
+        import bm25s
+
+        try:
+            meta = json.loads((directory / "samverkan.json").read_text())
+            retriever = bm25s.BM25.load(str(directory), mmap=True)
+            labels = np.load(directory / "labels.npy")
+            words = json.loads((directory / "words.json").read_text()) if meta["decompound"] else None
+        except (OSError, ValueError, KeyError) as exc:
+            log.info("no usable BM25 index in %s (%s)", directory, exc)
+            return None
+        analyzer = Analyzer(stopwords() if stop is None else stop, Decompounder(words) if words is not None else None)
+        return cls(retriever, labels, analyzer, int(meta["generation"]))
+
+    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Up to ``k`` (label, score) pairs with a positive score, best first.
+
+        Args:
+            allowed: labels that may be returned (None: all).
+        """
+        terms = [t for t in self.analyzer.terms(query) if t in self.retriever.vocab_dict]
+        if not terms or not len(self.labels):
+            return []
+        mask = None
+        if allowed is not None:
+            mask = np.zeros(len(self.labels), dtype=np.float32)
+            inside = allowed[allowed < len(self.row_of_label)]
+            rows = self.row_of_label[inside]
+            mask[rows[rows >= 0]] = 1.0
+        scores = self.retriever.get_scores(terms, weight_mask=mask)
+        top = _top(scores, k)
+        return [(int(self.labels[r]), float(scores[r])) for r in top if scores[r] > 0]
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.lexsort((part, -scores[part]))]
+
+
+# -- indexes next to the database -------------------------------------------------------------
+
+
+@dataclass
+class Indexes:
+    """What a reader has loaded for one database: the ANN and BM25 indexes, when usable."""
+
+    ann: hnsw.AnnIndex | None = None
+    bm25: Bm25Index | None = None
+    generation: int = 0
+
+
+_CACHE: dict[str, tuple[tuple, Indexes]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_indexes(con: duckdb.DuckDBPyConnection, db: str | Path, settings: SearchSettings = SearchSettings()) -> Indexes:
+    """The usable indexes of database ``db`` (cached per process until the files change).
+
+    An ANN index counts as usable when it mirrors the database exactly, a BM25 index when it
+    was built at the database's current generation. Otherwise searches fall back to exact
+    dense search and DuckDB's full-text index, which are correct but slower.
+    """
+    directory = hnsw.index_dir(db)
+    if directory is None or not _has_search_tables(con):
+        return Indexes()
+    gen = hnsw.generation(con)
+    key = (gen, *(_stamp(p) for p in (Path(str(db)), Path(str(db) + ".wal"), directory / hnsw.STATE_FILE,
+                                        directory / BM25_DIR / "samverkan.json")))
+    with _CACHE_LOCK:
+        cached = _CACHE.get(str(db))
+        if cached is not None and cached[0] == key:
+            return cached[1]
+    loaded = hnsw.AnnIndex.load(directory, settings.ann)
+    if loaded is not None and not hnsw.in_step(con, loaded):
+        log.warning("ANN index of %s is out of step with the database: exact dense search until the next sync", db)
+        loaded = None
+    bm25 = Bm25Index.load(directory / BM25_DIR)
+    if bm25 is not None and bm25.generation != gen:
+        log.warning("BM25 index of %s is out of step: using DuckDB full-text search until it is rebuilt", db)
+        bm25 = None
+    indexes = Indexes(loaded, bm25, gen)
+    with _CACHE_LOCK:
+        _CACHE[str(db)] = (key, indexes)
+    return indexes
+
+
+def update_indexes(con: duckdb.DuckDBPyConnection, db: str | Path, full_text: bool = False,
+                   settings: SearchSettings = SearchSettings()) -> dict[str, int]:
+    """Bring the search indexes of ``db`` in step after writes (needs a read-write connection).
+
+    The ANN index follows every added, changed and deleted paragraph (or is rebuilt when its
+    files are missing or out of step). With ``full_text`` the BM25 index is rebuilt too.
+
+    Returns:
+        Counts: added, changed, deleted, rebuilt (ANN) and bm25 (paragraphs indexed, or -1).
+    """
+    directory = hnsw.index_dir(db)
+    cached = _CACHE.get(str(db))
+    index, counts = hnsw.sync(con, directory, settings.ann, cached[1].ann if cached else None)
+    counts["bm25"] = -1
+    if full_text:
+        rows = con.execute(
+            "SELECT s.label, p.text FROM search_items s JOIN paragraphs p USING (para_id) ORDER BY s.label"
+        ).fetchnumpy()
+        bm25 = Bm25Index.build(list(rows["text"]), rows["label"].astype(np.int64), index.generation)
+        if directory is not None:
+            bm25.save(directory / BM25_DIR)
+        counts["bm25"] = len(rows["label"])
+    with _CACHE_LOCK:
+        _CACHE.pop(str(db), None)
+    return counts
+
+
+def _has_search_tables(con) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'search_items' AND database_name = current_database()"
+    ).fetchone()[0])
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return 0, 0
+
+
+# -- search ---------------------------------------------------------------------------------
 
 
 def search(
@@ -108,11 +392,13 @@ def search(
 
     Returns:
         A DataFrame with columns score, paragraph, title, url, published, source (and ids),
-        best first.
+        best first; exactly ``k`` rows when at least ``k`` paragraphs pass the filters
+        (BM25 alone returns only paragraphs that share a term with the query).
     """
     filters = Filters(source, _as_date(since), _as_date(until), organisation, person)
     with Store(db, read_only=True) as store:
-        return search_connection(store.con, query, k, filters, method, model_path, settings)
+        indexes = load_indexes(store.con, db, settings)
+        return search_connection(store.con, query, k, filters, method, model_path, settings, indexes)
 
 
 def search_connection(
@@ -123,27 +409,107 @@ def search_connection(
     method: Method = "hybrid",
     model_path: str | Path | None = None,
     settings: SearchSettings = SearchSettings(),
+    indexes: Indexes | None = None,
+    vector: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """``search`` on an open connection (used by the evaluation and the notebook)."""
+    """``search`` on an open connection (used by the evaluation, the benchmark and the notebook).
+
+    Args:
+        indexes: loaded indexes (default: none, i.e. exact dense search and DuckDB full-text search).
+        vector: the query's embedding, when already computed.
+    """
     if not query.strip():
         raise ValueError("empty query")
-    depth = max(k, settings.candidates)
-    ranked: dict[str, list[tuple[str, float]]] = {}
-    if method in ("hybrid", "bm25"):
-        ranked["bm25"] = bm25_ranking(con, query, depth, filters)
-    if method in ("hybrid", "dense"):
-        vector = embed.embed_query(_model(model_path), query)
-        ranked["dense"] = dense_ranking(con, vector, depth, filters)
-    if method == "hybrid":
-        scores = rrf(ranked["bm25"], ranked["dense"], settings)
-    else:
-        scores = dict(ranked[method])
-    top = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[:k]
+    if k <= 0:
+        return pd.DataFrame(columns=COLUMNS)
+    top = rank(con, query, k, filters, method, model_path, settings, indexes, vector)
     return _rows(con, top)
 
 
+def rank(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    k: int,
+    filters: Filters = Filters(),
+    method: Method = "hybrid",
+    model_path: str | Path | None = None,
+    settings: SearchSettings = SearchSettings(),
+    indexes: Indexes | None = None,
+    vector: np.ndarray | None = None,
+) -> list[tuple[str, float]]:
+    """The top ``k`` (para_id, score) pairs of ``method``, best first."""
+    indexes = indexes or Indexes()
+    depth = max(k, settings.candidates)
+    allowed = allowed_labels(con, filters) if filters and (indexes.ann or indexes.bm25) else None
+    ranked: dict[str, list[tuple[str, float]]] = {}
+    if method in ("hybrid", "bm25"):
+        if indexes.bm25 is not None:
+            ranked["bm25"] = _para_ids(con, indexes.bm25.search(query, depth, allowed))
+        else:
+            ranked["bm25"] = bm25_ranking(con, query, depth, filters)
+    if method in ("hybrid", "dense"):
+        if vector is None:
+            vector = embed.embed_query(_model(model_path), query)
+        if indexes.ann is not None:
+            ranked["dense"] = _para_ids(con, ann_ranking(indexes.ann, vector, depth, allowed))
+        else:
+            ranked["dense"] = dense_ranking(con, vector, depth, filters)
+    if method == "hybrid":
+        scores = fuse(ranked["bm25"], ranked["dense"], settings)
+    else:
+        scores = dict(ranked[method])
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+
+def allowed_labels(con: duckdb.DuckDBPyConnection, filters: Filters) -> np.ndarray:
+    """Labels of the indexed paragraphs that pass ``filters``."""
+    where, params = filters.sql()
+    return con.execute(
+        f"""SELECT s.label FROM search_items s JOIN paragraphs p USING (para_id) JOIN documents d USING (doc_id)
+            WHERE {where}""",
+        params,
+    ).fetchnumpy()["label"].astype(np.int64)
+
+
+def ann_ranking(index: hnsw.AnnIndex, vector: np.ndarray, limit: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    """(label, cosine) pairs, best first: HNSW, or exact on small filtered sets.
+
+    A filtered search over more than ``exact_below`` paragraphs runs the HNSW search with the
+    filter inside it; if that finds fewer than ``limit`` (or than all allowed) results, the
+    search is redone exactly, so filters never make results disappear.
+    """
+    if allowed is None:
+        return index.search(vector, limit)
+    want = min(limit, len(allowed))
+    if want == 0:
+        return []
+    if len(allowed) > index.settings.exact_below:
+        bitmap = np.zeros(int(allowed.max()) + 1, dtype=bool)
+        bitmap[allowed] = True
+        size = len(bitmap)
+        found = index.search(vector, limit, allowed=lambda label: label < size and bool(bitmap[label]))
+        if len(found) >= want:
+            return found
+        log.debug("filtered HNSW search found %d of %d: exact search", len(found), want)
+    return exact_ranking(index, vector, limit, allowed)
+
+
+def exact_ranking(index: hnsw.AnnIndex, vector: np.ndarray, limit: int, labels: np.ndarray, chunk: int = 50_000) -> list[tuple[int, float]]:
+    """Exact cosine top-``limit`` over ``labels`` with the vectors stored in the index."""
+    best_labels, best_scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    q = np.asarray(vector, dtype=np.float32)
+    for start in range(0, len(labels), chunk):
+        part = labels[start:start + chunk]
+        sims = index.vectors(part) @ q
+        best_labels = np.concatenate([best_labels, part])
+        best_scores = np.concatenate([best_scores, sims])
+        keep = _top(best_scores, limit)
+        best_labels, best_scores = best_labels[keep], best_scores[keep]
+    return [(int(label), float(s)) for label, s in zip(best_labels, best_scores)]
+
+
 def bm25_ranking(con: duckdb.DuckDBPyConnection, query: str, limit: int, filters: Filters = Filters()) -> list[tuple[str, float]]:
-    """Paragraph ids and BM25 scores, best first (empty when there is no index yet)."""
+    """Paragraph ids and BM25 scores from DuckDB's full-text index, best first (empty without one)."""
     where, params = filters.sql()
     try:
         return con.execute(
@@ -159,7 +525,7 @@ def bm25_ranking(con: duckdb.DuckDBPyConnection, query: str, limit: int, filters
 
 
 def dense_ranking(con: duckdb.DuckDBPyConnection, vector: np.ndarray, limit: int, filters: Filters = Filters()) -> list[tuple[str, float]]:
-    """Paragraph ids and cosine similarity to ``vector``, best first (exact search)."""
+    """Paragraph ids and cosine similarity to ``vector``, best first (exact search in DuckDB)."""
     where, params = filters.sql()
     return con.execute(
         f"""SELECT p.para_id, array_cosine_similarity(p.embedding, ?::FLOAT[{EMBEDDING_DIM}]) AS score
@@ -170,31 +536,55 @@ def dense_ranking(con: duckdb.DuckDBPyConnection, vector: np.ndarray, limit: int
     ).fetchall()
 
 
+def fuse(bm25: list[tuple[str, float]], dense: list[tuple[str, float]], settings: SearchSettings = SearchSettings()) -> dict[str, float]:
+    """Fuse two rankings as ``settings.fusion`` says (weighted RRF or normalised score sum)."""
+    if settings.fusion == "score":
+        return score_fusion(bm25, dense, settings)
+    return rrf(bm25, dense, settings)
+
+
 def rrf(bm25: list[tuple[str, float]], dense: list[tuple[str, float]], settings: SearchSettings = SearchSettings()) -> dict[str, float]:
     """Reciprocal rank fusion of two rankings, weighted."""
     fused: dict[str, float] = {}
     for weight, ranking in ((settings.bm25_weight, bm25), (1.0 - settings.bm25_weight, dense)):
-        for rank, (pid, _score) in enumerate(ranking, start=1):
-            fused[pid] = fused.get(pid, 0.0) + weight / (settings.rrf_k + rank)
+        for rank_, (pid, _score) in enumerate(ranking, start=1):
+            fused[pid] = fused.get(pid, 0.0) + weight / (settings.rrf_k + rank_)
     return fused
 
 
-def stopwords() -> set[str]:
-    """Swedish stop words for the full-text index (spaCy's list)."""
-    from spacy.lang.sv.stop_words import STOP_WORDS
+def score_fusion(bm25: list[tuple[str, float]], dense: list[tuple[str, float]], settings: SearchSettings = SearchSettings()) -> dict[str, float]:
+    """Weighted sum of min-max normalised scores (a missing score counts as the list's minimum)."""
+    fused: dict[str, float] = {}
+    for weight, ranking in ((settings.bm25_weight, bm25), (1.0 - settings.bm25_weight, dense)):
+        if not ranking:
+            continue
+        scores = np.asarray([s for _, s in ranking], dtype=np.float64)
+        low, span = scores.min(), (scores.max() - scores.min()) or 1.0
+        for pid, s in ranking:
+            fused[pid] = fused.get(pid, 0.0) + weight * (s - low) / span
+    return fused
 
-    return set(STOP_WORDS)
+
+def _para_ids(con: duckdb.DuckDBPyConnection, ranked: list[tuple[int, float]]) -> list[tuple[str, float]]:
+    if not ranked:
+        return []
+    labels = [label for label, _ in ranked]
+    found = dict(con.execute(
+        f"SELECT label, para_id FROM search_items WHERE label IN ({', '.join('?' * len(labels))})", labels
+    ).fetchall())
+    return [(found[label], score) for label, score in ranked if label in found]
 
 
 def _rows(con: duckdb.DuckDBPyConnection, top: list[tuple[str, float]]) -> pd.DataFrame:
     if not top:
         return pd.DataFrame(columns=COLUMNS)
     order = pd.DataFrame(top, columns=["para_id", "score"])
+    ids = order["para_id"].tolist()
     details = con.execute(
-        """SELECT p.para_id, p.doc_id, p.text AS paragraph, d.title, d.url,
+        f"""SELECT p.para_id, p.doc_id, p.text AS paragraph, d.title, d.url,
                   coalesce(d.published, d.document_date) AS published, d.source
-           FROM paragraphs p JOIN documents d USING (doc_id) WHERE list_contains(?, p.para_id)""",
-        [order["para_id"].tolist()],
+           FROM paragraphs p JOIN documents d USING (doc_id) WHERE p.para_id IN ({', '.join('?' * len(ids))})""",
+        ids,
     ).df()
     return order.merge(details, on="para_id", how="left")[COLUMNS]
 

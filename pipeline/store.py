@@ -94,6 +94,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE fts_stopwords (sw VARCHAR);
         """,
     ),
+    (
+        "0002_search_index",
+        """
+        CREATE TABLE search_items (label BIGINT, para_id VARCHAR, text_hash VARCHAR);
+        CREATE TABLE search_state (name VARCHAR PRIMARY KEY, value BIGINT);
+        """,
+    ),
 ]
 
 # Tables whose rows belong to one document and are replaced when its page changes.
@@ -564,6 +571,22 @@ class Store:
         if self.con is None:
             raise StoreError("the store is not open: use `with Store(path) as db:`")
         return self.con
+
+    # -- search indexes (pipeline.search, pipeline.ann) ------------------------------------
+
+    def update_search_index(self, full_text: bool = False) -> dict[str, int]:
+        """Bring the ANN index (and with ``full_text`` the BM25 index) in step with the paragraphs.
+
+        Call after every ``save_documents`` batch, and with ``full_text=True`` when a run has
+        finished (next to ``rebuild_fts``). The files live next to the database, in
+        ``<db>.search/``; missing or out-of-step files are rebuilt from the paragraphs.
+
+        Returns:
+            Counts: added, changed, deleted, rebuilt, bm25 (paragraphs indexed, -1 if not rebuilt).
+        """
+        from pipeline import search
+
+        return search.update_indexes(self._con, self.path, full_text=full_text)
 
 
 class _Transaction:

@@ -51,7 +51,9 @@ def test_first_run_loads_the_demo_site(crawled):
     assert counts["people"] > 5 and counts["organisations"] > 5 and counts["dates"] > 10
     with Store(crawled["db"], read_only=True) as store:
         kinds = set(store.query("SELECT kind FROM documents")["kind"])
-        chrome = store.query("SELECT count(*) AS n FROM paragraphs WHERE text ILIKE '%kakor%' OR text ILIKE '%Till toppen%'")
+        chrome = store.query("""SELECT count(*) AS n FROM paragraphs WHERE text ILIKE '%Vi använder kakor%'
+                                OR text ILIKE '%Till toppen%' OR text ILIKE '%E-postadressen publiceras inte%'
+                                OR text ILIKE '%Dela på Facebook%'""")
         null_vectors = store.query("SELECT count(*) AS n FROM paragraphs WHERE embedding IS NULL")
         disallowed = store.query("SELECT count(*) AS n FROM pages WHERE url LIKE '%/admin/%'")
     assert kinds == {"html", "pdf"}

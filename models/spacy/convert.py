@@ -53,6 +53,7 @@ DEPREL_V1_TO_V2 = {
     "nmod:agent": "obl:agent",
 }
 PREDICATE_UPOS = {"VERB", "AUX", "ADJ", "ADV"}
+FUNCTION_RELATIONS = {"amod", "det", "mark", "cc", "advmod", "case"}
 
 
 @dataclass
@@ -173,14 +174,17 @@ class Lexicon:
         by_key: dict[tuple[str, str], Counter] = defaultdict(Counter)
         lemma_by_form: dict[tuple[str, str], Counter] = defaultdict(Counter)
         feats_by_xpos: dict[str, Counter] = defaultdict(Counter)
+        deprel_by_form: dict[str, Counter] = defaultdict(Counter)
         for s in sents:
             for t in s.tokens:
                 by_key[(t.form.lower(), t.xpos)][(t.upos, t.feats)] += 1
+                deprel_by_form[t.form.lower()][t.deprel] += 1
                 lemma_by_form[(t.form.lower(), t.upos)][t.lemma] += 1
                 feats_by_xpos[t.xpos][t.feats] += 1
         self.by_key = {k: c.most_common(1)[0][0] for k, c in by_key.items() if _confident(c)}
         self.lemma = {k: c.most_common(1)[0][0] for k, c in lemma_by_form.items() if _confident(c)}
         self.feats_by_xpos = {k: c.most_common(1)[0][0] for k, c in feats_by_xpos.items()}
+        self.deprel_counts = deprel_by_form
 
 
 def _confident(counter: Counter) -> bool:
@@ -196,11 +200,56 @@ def _feats_str(d: dict[str, str]) -> str:
     return "|".join(f"{k}={d[k]}" for k in sorted(d)) or "_"
 
 
-def harmonise_v1(sent: Sentence, lex: Lexicon, v1_feats_by_xpos: dict[str, str]) -> Sentence:
+def deprel_changes(v1: list[Sentence], lex: Lexicon, min_count: int = 3) -> dict[tuple[str, str], str]:
+    """(form, v1 relation) → v2 relation where a word's usual relation differs between the versions.
+
+    E.g. ``många``: ``det`` in v1, ``amod`` in v2; ``när``: ``advmod`` in v1, ``mark`` in v2.
+    """
+    v1_counts: dict[str, Counter] = defaultdict(Counter)
+    for s in v1:
+        for t in s.tokens:
+            v1_counts[t.form.lower()][DEPREL_V1_TO_V2.get(t.deprel, t.deprel)] += 1
+    changes = {}
+    for form, c2 in lex.deprel_counts.items():
+        c1 = v1_counts.get(form)
+        if not c1:
+            continue
+        (d1, n1), (d2, n2) = c1.most_common(1)[0], c2.most_common(1)[0]
+        if (
+            d1 != d2
+            and {d1, d2} <= FUNCTION_RELATIONS
+            and n1 >= min_count
+            and n2 >= min_count
+            and _confident(c2)
+            and c2[d1] <= 0.25 * sum(c2.values())
+        ):
+            changes[(form, d1)] = d2
+    return changes
+
+
+def reattach_coordination(toks: list[Token]) -> None:
+    """UD v2: ``cc`` and commas inside a coordination attach to the following conjunct, not the first."""
+    conjuncts: dict[int, list[int]] = defaultdict(list)
+    for i, t in enumerate(toks, start=1):
+        if t.deprel == "conj":
+            conjuncts[t.head].append(i)
+    for i, t in enumerate(toks, start=1):
+        if t.deprel not in {"cc", "punct"} or t.head not in conjuncts or i < t.head:
+            continue
+        following = [c for c in conjuncts[t.head] if c > i]
+        if following and (t.deprel == "cc" or t.form in {",", ";"}):
+            t.head = following[0]
+
+
+def harmonise_v1(
+    sent: Sentence, lex: Lexicon, v1_feats_by_xpos: dict[str, str], dep_changes: dict[tuple[str, str], str]
+) -> Sentence:
     """Map one UD v1 Talbanken sentence to UD v2 conventions (in place) and return it."""
     toks = sent.tokens
+    reattach_coordination(toks)
     for t in toks:
         t.deprel = DEPREL_V1_TO_V2.get(t.deprel, t.deprel)
+        t.deprel = dep_changes.get((t.form.lower(), t.deprel), t.deprel)
         if t.upos == "CONJ":
             t.upos = "CCONJ"
         elif t.upos == "DT":
@@ -296,7 +345,7 @@ def sentences_to_docs(
             starts += [True] + [False] * (len(w) - 1)
             if with_parse:
                 heads += [offset + t.head - 1 if t.head > 0 else offset + i for i, t in enumerate(s.tokens)]
-                deps += [t.deprel for t in s.tokens]
+                deps += ["ROOT" if t.deprel == "root" else t.deprel for t in s.tokens]
                 pos += [t.upos for t in s.tokens]
                 tags += [t.xpos for t in s.tokens]
                 morphs += ["" if t.feats == "_" else t.feats for t in s.tokens]
@@ -340,8 +389,10 @@ def main(corpora: Path, out: Path, silver_lemmas: bool = True) -> None:
             v1_feats[t.xpos][t.feats] += 1
     v1_majority = {k: c.most_common(1)[0][0] for k, c in v1_feats.items()}
     silver = SilverLemmatizer(lex, load_lookup()) if silver_lemmas else None
+    dep_changes = deprel_changes(v1, lex)
+    logger.info("relation changes v1 -> v2 by word: %s", dep_changes)
     for s in v1:
-        harmonise_v1(s, lex, v1_majority)
+        harmonise_v1(s, lex, v1_majority, dep_changes)
         for t in s.tokens:
             t.lemma = silver(t) if silver else ""
     write(sentences_to_docs(nlp, v1, with_parse=True), out / "ud-train.spacy")

@@ -16,11 +16,12 @@ import argparse
 import json
 import logging
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import spacy
 from spacy.language import Language
-from spacy.scorer import PRFScore, Scorer, get_ner_prf
+from spacy.scorer import PRFScore, Scorer
 from spacy.tokens import DocBin
 from spacy.training import Example
 
@@ -42,21 +43,27 @@ def predict(nlp: Language, examples: list[Example], batch_size: int = 64) -> lis
 
 
 def ner_scores(examples: list[Example]) -> dict:
-    """Per-label and PER/ORG/LOC micro P/R/F with exact span match."""
-    per_type = get_ner_prf(examples)
-    core = PRFScore()
-    for label in CORE_LABELS:
-        if label in per_type:
-            core += per_type[label]
-    everything = PRFScore()
-    for score in per_type.values():
+    """Per-label and PER/ORG/LOC micro P/R/F; a span counts only with exact character offsets."""
+    per_type: dict[str, PRFScore] = defaultdict(PRFScore)
+    for eg in examples:
+        gold = {(e.start_char, e.end_char, e.label_) for e in eg.reference.ents}
+        pred = {(e.start_char, e.end_char, e.label_) for e in eg.predicted.ents}
+        for label in {lab for _, _, lab in gold | pred}:
+            g = {s for s in gold if s[2] == label}
+            p = {s for s in pred if s[2] == label}
+            per_type[label].tp += len(g & p)
+            per_type[label].fp += len(p - g)
+            per_type[label].fn += len(g - p)
+    core, everything = PRFScore(), PRFScore()
+    for label, score in per_type.items():
         everything += score
-    out = {
+        if label in CORE_LABELS:
+            core += score
+    return {
         "core_micro": _prf(core),
         "all_micro": _prf(everything),
         "per_label": {label: _prf(score) for label, score in sorted(per_type.items())},
     }
-    return out
 
 
 def _prf(score: PRFScore) -> dict:

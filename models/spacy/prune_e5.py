@@ -78,6 +78,9 @@ def prune(src: Path, out: Path, texts: list[str], layers: int | None = None) -> 
     tok_cfg["added_tokens_decoder"] = {
         str(new_id[int(k)]): v for k, v in tok_cfg.get("added_tokens_decoder", {}).items()
     }
+    # the generic fast class: spacy-transformers then serialises tokenizer.json only (there is no
+    # SentencePiece model file for XLMRobertaTokenizerFast's ``vocab_file``)
+    tok_cfg["tokenizer_class"] = "PreTrainedTokenizerFast"
     (out / "tokenizer_config.json").write_text(json.dumps(tok_cfg, indent=2), encoding="utf-8")
     shutil.copy(src / "special_tokens_map.json", out / "special_tokens_map.json")
     return len(order)

@@ -124,7 +124,7 @@ class ActionFinder:
         return verb not in _NON_VERBS and verb not in self.lex.reporting_verbs and verb.endswith("r") and not verb.endswith("ar" + "e")
 
     # -- assignees --------------------------------------------------------------------------------------------
-    def assignees(self, doc: Doc, cand: Candidate, people, text_start: int) -> list[str]:
+    def assignees(self, doc: Doc, cand: Candidate, people) -> list[str]:
         text = doc.text
         s0, e0 = cand.start, cand.end
         seg = text[s0:e0]
@@ -150,9 +150,11 @@ class ActionFinder:
             after = [it for it in items if it[0] >= s0 + rm.end()]
             items = after
         # decisions: only who the decision names after "beslutar att"
-        dm = re.search(r"\b(beslutar|beslutade|beslöt|beslutades|beslutas)\s+(att|om)\b", seg, re.IGNORECASE)
+        dm = re.search(r"\b(beslutar|beslutade|beslutat|beslöt|beslutades|beslutas)\s+(att|om)\b", seg, re.IGNORECASE)
         if dm:
-            items = [it for it in items if it[0] >= s0 + dm.end()]
+            after_decision = [it for it in items if it[0] >= s0 + dm.end()]
+            # "Region X har beslutat att se över …": a named decider does it itself; a board deciding does not
+            items = after_decision or [it for it in items if it[0] < s0 + dm.start()]
         kept: list[str] = []
         kept_at: list[tuple[int, str]] = []
         for off, name, kind in items:
@@ -315,11 +317,11 @@ class ActionsComponent:
             if c.responsible:
                 rs, re_ = c.responsible
                 sub = Candidate(rs, re_, text[rs:re_], c.paragraph)
-                c.assignees = self.finder.assignees(doc, sub, people, rs) or [text[rs:re_].strip(" .")]
+                c.assignees = self.finder.assignees(doc, sub, people) or [text[rs:re_].strip(" .")]
             else:
-                c.assignees = self.finder.assignees(doc, c, people, c.start)
+                c.assignees = self.finder.assignees(doc, c, people)
             if not c.assignees and re.search(r"\b\w+(as|s)\b", c.text) and "decide" not in c.tags:
-                prev = last if last is not None and c.paragraph - last.paragraph <= 1 else None
+                prev = last
                 if prev and len(prev.assignees) == 1 and not re.match(r"^\s*(vi|man)\b", c.text, re.IGNORECASE) and \
                         re.search(r"\b(ska|skall)\s+(\w+\s+)?\w+as\b|\b\w+(as)\b\s+(senast|till|före)", c.text):
                     c.assignees = list(prev.assignees)

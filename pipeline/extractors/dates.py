@@ -364,8 +364,11 @@ class DateFinder:
             if m["y"]:
                 y = int(m["y"])
             elif anchor:
-                # a season without a year is this year's (winter: the one around or after the date)
+                # a season without a year is this year's (winter: the one around or after the date) — or
+                # next year's when this year's is over and the sentence is not in the past tense
                 y = anchor.year - 1 if (m1 > m2_of(self.lex, form) and anchor.month <= m2_of(self.lex, form)) else anchor.year
+                if self._season_range(form, y)[1] < anchor and not _past_tense(_sentence_around(text, m.start())):
+                    y += 1
             else:
                 yield self._mk(m, None, None, "unresolved")
                 continue
@@ -467,6 +470,24 @@ class DateFinder:
             yield self._mk(m, date(y, 1, 1), date(y, 12, 31), "year", True)
 
 
+_PAST = re.compile(r"\b(\w{3,}(ade|ades|ats|dde|tte|des)|var|hade|blev|fick|gick|kom|gjorde|startade|har\s+\w+t)\b", re.IGNORECASE)
+
+
+def _sentence_around(text: str, pos: int) -> str:
+    """The clause holding ``pos``: its sentence, from the last "att" before it ("berättade att X kan …")."""
+    start = max(text.rfind(c, 0, pos) for c in ".!?\n") + 1
+    ends = [i for i in (text.find(c, pos) for c in ".!?\n") if i >= 0]
+    sentence_start = start
+    att = text.rfind(" att ", sentence_start, pos)
+    if att >= 0:
+        start = att
+    return text[start: min(ends) if ends else len(text)]
+
+
+def _past_tense(sentence: str) -> bool:
+    return bool(_PAST.search(sentence))
+
+
 def m2_of(lex: Lexicon, form: str) -> int:
     return lex.seasons[form.lower()][2]
 
@@ -491,6 +512,13 @@ def infer_document_date(text: str, matches: list[DateMatch], header_chars: int =
         if mt.granularity == "day" and mt.explicit_year and mt.start and not mt.is_deadline and mt.prefix not in (
                 "från och med", "fr.o.m.", "från", "sedan", "efter"):
             return mt.start
+    # a dateline anywhere: a line that is a full date, maybe after a place ("Gotland 2019-06-12")
+    for line in lines(text):
+        for mt in matches:
+            if line.start <= mt.start_char < line.end and mt.granularity == "day" and mt.explicit_year and mt.start:
+                rest = (line.text[: mt.start_char - line.start] + line.text[mt.end_char - line.start:]).strip(" ,.–-")
+                if len(rest.split()) <= 2 and all(w[:1].isupper() for w in rest.split()):
+                    return mt.start
     # a weekday + date without a year in the header fixes the year (latest such year up to today)
     for mt in matches:
         if mt.start_char > header_chars:
@@ -560,4 +588,4 @@ def due_string(mt: DateMatch) -> str | None:
     return d.isoformat()
 
 
-__all__ = ["DateFinder", "DateMatch", "infer_document_date", "due_string", "dedupe", "replace"]
+__all__ = ["DateFinder", "DateMatch", "infer_document_date", "due_string", "dedupe"]

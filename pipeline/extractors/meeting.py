@@ -45,7 +45,7 @@ def meeting_title(doc: Doc) -> str | None:
                 bare = _TITLE_SUFFIX.sub("", _TITLE_PREFIX.sub("", head).strip()).strip()
                 break
         if bare and len(bare) > 2:
-            return bare
+            return bare[0].upper() + bare[1:]
     return None
 
 

@@ -432,8 +432,8 @@ class OrgFinder:
         for a in ordered:
             if a.source != "place" or a.surface.split()[-1].lower() not in ("stad", "kommun", "region"):
                 continue
-            um = re.match(r"s[ \t]+([\wåäö\-]+)", text[a.end:])
-            if um and um.group(1)[0].islower() and self.lex.org_suffix(um.group(1)) and not self.lex.role_singular(um.group(1)) \
+            um = re.match(r"s[ \t]+((?:[\wåäö]+-[ \t]+och[ \t]+)?[\wåäö\-]+)", text[a.end:])
+            if um and um.group(1)[0].islower() and self.lex.org_suffix(um.group(1).split()[-1]) and not self.lex.role_singular(um.group(1).split()[-1]) \
                     and not any(mm.surface.startswith(a.surface + "s " + um.group(1)) for mm in merged):
                 surface = text[a.start: a.end + um.end()]
                 merged.append(Mention(a.start, a.start + len(surface), surface, "compound"))
@@ -621,7 +621,7 @@ def cluster(ms: list[Mention], links: list[tuple[int, int]], lex: Lexicon) -> tu
             words = keys[j].replace("samordningsförbund:", "samordningsförbund ").split()
             if not words or keys[j] == keys[i]:
                 continue
-            if (len(words) > 1 and (words[-1] == head or words[0] == head or words[-1].endswith(head))) or \
+            if (len(words) > 1 and (words[-1] == head or words[0] == head or any(w.endswith(head) for w in words))) or \
                     (head == "region" and words[0] == "region") or (len(words) == 1 and words[0].endswith(head) and words[0] != head):
                 cands.append(j)
         roots = {find(j) for j in cands}

@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 _NW = rf"[{UPPER}][\wåäöéüćčšžđÅÄÖÉÜ'’]*(?:-[{UPPER}][\wåäöéüćčšžđÅÄÖÉÜ'’]*)?"
 _PARTICLE = r"(?:von|van|af|de|der|den|la|du|el|al|bin|ben|da)"
 _NICK = r"(?:[ \t]+[\"“”'][^\"“”'\n]{2,20}[\"“”'])?"
-_FULLNAME = re.compile(rf"(?<![\w\-])(?P<f>{_NW}){_NICK}(?P<rest>(?:[ \t]+{_PARTICLE})*(?:[ \t]+{_NW}){{1,2}})(?![\w\-])")
 _CONTEXT_NAME = re.compile(rf"(?<![\w\-])(?P<n>{_NW}(?:[ \t]+{_PARTICLE})*(?:[ \t]+{_NW}){{1,2}})(?![\w\-])")
 _SAYS = re.compile(r"(säger|sa|sade|enligt|berättar|berättade|menar|tycker|anser)\s*$", re.IGNORECASE)
 _REL = re.compile(r"^\s*,?\s*som\s+(?:(?:är|var|arbetar|jobbar|verkar|har varit|blir)\s+)?(?:som\s+)?(?:(?:en|ett)\s+av\s+)?", re.IGNORECASE)
@@ -82,7 +81,7 @@ class PeopleFinder:
     def __init__(self, lex: Lexicon):
         self.lex = lex
         self.orgs = OrgFinder(lex)
-        self.role_words = {f for f in lex.role_forms}
+        self.mods = "|".join(re.escape(m) for m in sorted(lex.role_modifiers, key=len, reverse=True))
         firsts = "|".join(re.escape(n) for n in sorted(lex.first_names, key=len, reverse=True))
         self.fullname = re.compile(
             rf"(?<![\w\-])(?P<f>(?:{firsts})(?:-(?:{firsts}))?){_NICK}(?P<rest>(?:[ \t]+{_PARTICLE})*(?:[ \t]+{_NW}){{1,2}})(?![\w\-])"
@@ -170,14 +169,13 @@ class PeopleFinder:
                 continue
             before = text[max(0, m.start() - 40): m.start()]
             after = text[m.end(): m.end() + 60]
-            ctx = bool(_SAYS.search(before)) or bool(re.search(r"(?:^|\s)[a-zåäö]+(?:are|ör|chef|ent|ator|log|ist|ande)\s*$", before)
-                                                      and self.lex.role_singular(before.split()[-1] if before.split() else ""))
+            role_before = bool(before.split()) and bool(self.lex.role_singular(before.split()[-1].rstrip(":")))
+            ctx = bool(_SAYS.search(before)) or role_before
             ctx = ctx or bool(re.match(r"^\s*,\s*(?:som\s+)?[a-zåäö\-]+", after) and self._role_at_start(after.lstrip(" ,")))
             ctx = ctx or bool(re.match(r"^\s+som\s+(?:är|arbetar|jobbar)\s", after))
             om = re.search(r"(?:,|\s+och)\s+$", before)
             ctx = ctx or bool(om and any(o.end == m.start() - len(om.group(0)) for o in out))
-            if ctx and not re.search(r"[.!?]\s*$|^\s*$", text[max(0, m.start() - 2): m.start()]) or (
-                    ctx and _SAYS.search(before)):
+            if ctx and (role_before or _SAYS.search(before) or not re.search(r"[.!?]\s*$|^\s*$", text[max(0, m.start() - 2): m.start()])):
                 take(m.start(), m.end(), name)
         return sorted(out, key=lambda x: x.start)
 
@@ -241,7 +239,7 @@ class PeopleFinder:
 
         # role-first: "förbundschef X", "regionens hälso- och sjukvårdsdirektör X", "Projektledare: X", "Projektledare är X"
         pre_role = pre_org = None
-        bm = re.search(r"(?:(?P<gen>[\wåäöÅÄÖ\-]+(?:\s+[\wåäöÅÄÖ\-]+)?)s\s+)?(?P<role>(?:[\wåäöÅÄÖ]+-\s+och\s+)?(?:(?:vice|biträdande|tf\.?|tillförordnad)\s+)?[\wåäöÅÄÖ/\-]+)(?:\s*:|\s+(?:är|var|blir))?\s+$", before)
+        bm = re.search(r"(?:(?P<gen>[\wåäöÅÄÖ\-]+(?:\s+[\wåäöÅÄÖ\-]+)?)s\s+)?(?P<role>(?:[\wåäöÅÄÖ]+-\s+och\s+)?(?:(?:" + self.mods + r")\s+)?[\wåäöÅÄÖ/\-]+)(?:\s*:|\s+(?:är|var|blir))?\s+$", before, re.IGNORECASE)
         if bm:
             rword = bm.group("role")
             head = rword.split()[-1]
@@ -249,6 +247,8 @@ class PeopleFinder:
             if all(sing) and len(head) > 2:
                 coord = rword[: len(rword) - len(head)]
                 pre_role = (coord.lower() + "/".join(sing)).strip()
+                if bm.group("gen") and bm.group("gen").lower() in self.lex.role_modifiers:
+                    pre_role = f"{bm.group('gen').lower()}s {pre_role}"
                 if bm.group("gen"):
                     pre_org = org_in(sent.start + bm.start("gen"), sent.start + bm.end("gen") + 1)
         found = self._after(doc, sent, mention, people_spans, after, org_in, org_after_prep)
@@ -381,7 +381,19 @@ class PeopleFinder:
                     best = (e - s, idx)
         return doc._.org_clusters[best[1]].name if best else None
 
-    def fallback_org(self, doc: Doc, sent: Sentence, mention: Mention, paragraph_start: int, has_role: bool) -> str | None:
+    def _org_by_role_type(self, doc: Doc, role: str | None) -> str | None:
+        """"regiondirektör" → the one Region on the page; "kommundirektör" → the one kommun."""
+        if not role:
+            return None
+        for kind in ("region", "kommun", "förbund", "stad", "lands", "läns"):
+            if role.startswith(kind):
+                hits = {c.name for c in doc._.org_clusters or [] if kind in c.name.lower()}
+                if len(hits) == 1:
+                    return hits.pop()
+        return None
+
+    def fallback_org(self, doc: Doc, sent: Sentence, mention: Mention, paragraph_start: int, has_role: bool,
+                     role: str | None = None) -> str | None:
         """Nearest organisation around a person with no organisation of their own."""
         text = doc.text
         spans = doc._.org_spans or []
@@ -401,6 +413,9 @@ class PeopleFinder:
             return doc._.org_clusters[i].name
         if not has_role:
             return None
+        typed = self._org_by_role_type(doc, role)
+        if typed:
+            return typed
         prev = [(s, e, i) for s, e, i in spans if e <= sent.start and s >= paragraph_start]
         if not prev:
             prev = [(s, e, i) for s, e, i in spans if e <= sent.start]
@@ -521,7 +536,8 @@ class PeopleComponent:
             p.set_role(role, rank)
             p.set_org(org, rank)
             if org is None and not p.attendee and len(p.name.split()) > 1:
-                fb = self.finder.fallback_org(doc, sent, mention, para_start.get(sent.paragraph, sent.start), bool(role or p.role))
+                fb = self.finder.fallback_org(doc, sent, mention, para_start.get(sent.paragraph, sent.start), bool(role or p.role),
+                                              role or p.role)
                 p.set_org(fb, 8)
         doc._.people_internal = people
         doc._.people = [p.to_record() for p in people]

@@ -1,0 +1,405 @@
+"""Retrieval quality of BM25, dense and hybrid search on the Swedish evaluation set.
+
+Loads ``tests/search/corpus.jsonl`` into a temporary DuckDB file through the Store (documents,
+paragraphs with e5 embeddings, organisations and people for the filters), builds the search
+indexes like a crawl does, runs every query of ``tests/search/queries.jsonl`` with its filters
+and prints nDCG@10, recall@10 and MRR@10 per method, for the dev half, the test half and all
+queries, then nDCG@10 per query type.
+
+    .venv/bin/python bench/eval_search.py              # the table (make eval-search)
+    .venv/bin/python bench/eval_search.py --variants   # also the variants tried (docs/search.md)
+    .venv/bin/python bench/eval_search.py --pool pool.jsonl   # unjudged top-10 candidates, for judging
+
+Corpus embeddings are cached under /tmp/samverkan-eval-cache, keyed by a hash of the texts and
+the model, so reruns skip the ~1 minute of embedding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline import embed, search  # noqa: E402
+from pipeline.records import Document, EmbeddedDocument, Extraction, OrganisationMention, PersonMention, paragraph_key  # noqa: E402
+from pipeline.search import Bm25Index, Filters, SearchSettings  # noqa: E402
+from pipeline.store import Store, page_id  # noqa: E402
+
+EVAL_DIR = ROOT / "tests" / "search"
+CACHE_DIR = Path("/tmp/samverkan-eval-cache")
+K = 10
+DEPTH = 100
+METHODS = ("bm25", "dense", "hybrid")
+
+
+@dataclass
+class EvalSet:
+    """Corpus paragraphs, their documents and the judged queries."""
+
+    paragraphs: list[dict]
+    docs: list[dict]
+    queries: list[dict]
+
+
+def load(directory: Path = EVAL_DIR) -> EvalSet:
+    """Read corpus.jsonl, docs.jsonl and queries.jsonl."""
+    read = lambda name: [json.loads(line) for line in (directory / name).read_text(encoding="utf-8").splitlines() if line.strip()]  # noqa: E731
+    return EvalSet(read("corpus.jsonl"), read("docs.jsonl"), read("queries.jsonl"))
+
+
+# -- embeddings, cached -------------------------------------------------------------------------
+
+
+def _model_id(model) -> str:
+    weights = embed.EmbedSettings().model_path / "model.safetensors"
+    return f"e5-small|{weights.stat().st_size if weights.exists() else 0}"
+
+
+def cached_embeddings(model, texts: list[str], prompt: str | None, tag: str) -> np.ndarray:
+    """Embed ``texts`` with ``prompt`` ("passage", "query" or None), cached on disk."""
+    key = hashlib.sha256(json.dumps([texts, prompt, _model_id(model)], ensure_ascii=False).encode()).hexdigest()[:20]
+    path = CACHE_DIR / f"{tag}-{key}.npy"
+    if path.exists():
+        return np.load(path)
+    started = time.perf_counter()
+    vectors = model.encode([t.strip() for t in texts], prompt_name=prompt, batch_size=32, convert_to_numpy=True,
+                           normalize_embeddings=True, show_progress_bar=False).astype(np.float32)
+    logging.info("embedded %d texts (%s) in %.0f s", len(texts), tag, time.perf_counter() - started)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
+def passage_texts(ev: EvalSet, with_title: bool) -> list[str]:
+    """What is embedded for each paragraph: the text, or the title and the text."""
+    return [f"{p['title']}\n{p['text']}" if with_title and p["title"] else p["text"] for p in ev.paragraphs]
+
+
+# -- the database -----------------------------------------------------------------------------
+
+
+def url_of(doc: str) -> str:
+    return f"https://eval.example/{doc}"
+
+
+def build_db(path: Path, ev: EvalSet, vectors: np.ndarray) -> dict[str, str]:
+    """Load the corpus into a fresh DuckDB file and build all indexes; return para_id → corpus id."""
+    by_doc: dict[str, list[int]] = {}
+    for i, p in enumerate(ev.paragraphs):
+        by_doc.setdefault(p["id"].rsplit(":", 1)[0], []).append(i)
+    items, mapping = [], {}
+    for d in ev.docs:
+        rows = by_doc[d["doc"]]
+        published = date.fromisoformat(d["published"]) if d["published"] else None
+        paragraphs = [ev.paragraphs[i]["text"] for i in rows]
+        document = Document(url=url_of(d["doc"]), source=d["source"], title=d["title"], published=published,
+                            author=None, paragraphs=paragraphs, content_hash=paragraph_key("\n\n".join(paragraphs)))
+        extraction = Extraction(document_date=published,
+                                organisations=[OrganisationMention(name, list(aliases)) for name, aliases in d["organisations"]],
+                                people=[PersonMention(p) for p in d["people"]])
+        items.append(EmbeddedDocument(document, extraction, vectors[rows]))
+        for j, i in enumerate(rows):
+            mapping[f"{page_id(document.url)}:{j}"] = ev.paragraphs[i]["id"]
+    with Store(path) as store:
+        store.save_documents(items)
+        store.rebuild_fts(search.stopwords())
+        store.update_search_index(full_text=True)
+    return mapping
+
+
+def _organisation_aliases(ev: EvalSet) -> None:
+    """Register aliases (IVO, MFD …) so organisation filters match them, as the extractors would."""
+    from tests.search.build_corpus import ORGANISATIONS  # the gazetteer the corpus was tagged with
+
+    for d in ev.docs:
+        d["organisations"] = [(o, ORGANISATIONS.get(o, [])) for o in d["organisations"]]
+
+
+# -- rankings and metrics ----------------------------------------------------------------------
+
+
+def filters_of(q: dict) -> Filters:
+    f = q.get("filters") or {}
+    as_date = lambda v: date.fromisoformat(v) if v else None  # noqa: E731
+    return Filters(f.get("source"), as_date(f.get("since")), as_date(f.get("until")), f.get("organisation"), f.get("person"))
+
+
+def ndcg(ranked: list[str], relevant: dict[str, int], k: int = K) -> float:
+    gains = [(2 ** relevant.get(pid, 0) - 1) for pid in ranked[:k]]
+    dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains))
+    ideal = sorted((2 ** g - 1 for g in relevant.values()), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall(ranked: list[str], relevant: dict[str, int], k: int = K) -> float:
+    """Share of the relevant paragraphs in the top k, out of at most k (capped recall)."""
+    rel = {pid for pid, g in relevant.items() if g > 0}
+    return len(rel & set(ranked[:k])) / min(len(rel), k) if rel else 0.0
+
+
+def mrr(ranked: list[str], relevant: dict[str, int], k: int = K) -> float:
+    for i, pid in enumerate(ranked[:k], start=1):
+        if relevant.get(pid, 0) > 0:
+            return 1.0 / i
+    return 0.0
+
+
+def scores(runs: dict[str, list[str]], queries: list[dict]) -> dict[str, float]:
+    """Mean nDCG@10, recall@10 and MRR@10 over ``queries`` (those with judged relevant paragraphs)."""
+    judged = [q for q in queries if q["relevant"]]
+    if not judged:
+        return {"ndcg": float("nan"), "recall": float("nan"), "mrr": float("nan"), "n": 0}
+    return {
+        "ndcg": float(np.mean([ndcg(runs[q["qid"]], q["relevant"]) for q in judged])),
+        "recall": float(np.mean([recall(runs[q["qid"]], q["relevant"]) for q in judged])),
+        "mrr": float(np.mean([mrr(runs[q["qid"]], q["relevant"]) for q in judged])),
+        "n": len(judged),
+    }
+
+
+class Runner:
+    """Runs queries against the evaluation database and keeps the candidate lists."""
+
+    def __init__(self, ev: EvalSet, db: Path, mapping: dict[str, str], query_vectors: dict[str, np.ndarray]):
+        self.ev, self.db, self.mapping, self.qvec = ev, db, mapping, query_vectors
+        self.store = Store(db, read_only=True).__enter__()
+        self.con = self.store.con
+        self.indexes = search.load_indexes(self.con, db)
+
+    def ranking(self, q: dict, method: str, settings: SearchSettings = SearchSettings(), depth: int = K,
+                indexes: search.Indexes | None = None) -> list[tuple[str, float]]:
+        top = search.rank(self.con, q["query"], depth, filters_of(q), method, settings=settings,
+                          indexes=self.indexes if indexes is None else indexes, vector=self.qvec[q["qid"]])
+        return [(self.mapping[pid], s) for pid, s in top]
+
+    def duckdb_bm25(self, q: dict, depth: int = K) -> list[tuple[str, float]]:
+        return [(self.mapping[pid], s) for pid, s in search.bm25_ranking(self.con, q["query"], depth, filters_of(q))]
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _ids(ranking: list[tuple[str, float]]) -> list[str]:
+    return [pid for pid, _ in ranking]
+
+
+def table(rows: dict[str, dict[str, list[str]]], queries: list[dict]) -> str:
+    """A text table: methods × (nDCG@10, recall@10, MRR@10) for dev, test and all."""
+    halves = [("dev", [q for q in queries if q["split"] == "dev"]), ("test", [q for q in queries if q["split"] == "test"]),
+              ("all", queries)]
+    head = f"{'method':<22}" + "".join(f"| {h:<5} nDCG  R@10  MRR  " for h, _ in halves)
+    lines = [head, "-" * len(head)]
+    for name, runs in rows.items():
+        cells = []
+        for _, qs in halves:
+            s = scores(runs, qs)
+            cells.append(f"| {s['ndcg']:.3f} {s['recall']:.3f} {s['mrr']:.3f}   ")
+        lines.append(f"{name:<22}" + "".join(cells))
+    n = {h: len([q for q in qs if q["relevant"]]) for h, qs in halves}
+    lines.append(f"(queries with judged relevant paragraphs: dev {n['dev']}, test {n['test']}, all {n['all']})")
+    return "\n".join(lines)
+
+
+def per_type(rows: dict[str, dict[str, list[str]]], queries: list[dict]) -> str:
+    types = sorted({q["type"] for q in queries})
+    head = f"{'nDCG@10 by type':<22}" + "".join(f"{t[:12]:>14}" for t in types)
+    lines = [head, "-" * len(head)]
+    for name, runs in rows.items():
+        lines.append(f"{name:<22}" + "".join(f"{scores(runs, [q for q in queries if q['type'] == t])['ndcg']:>14.3f}" for t in types))
+    lines.append(f"{'(queries)':<22}" + "".join(f"{len([q for q in queries if q['type'] == t and q['relevant']]):>14d}" for t in types))
+    return "\n".join(lines)
+
+
+# -- variants ----------------------------------------------------------------------------------
+
+
+def exact_dense(vectors: np.ndarray, qvec: np.ndarray, allowed: np.ndarray | None, depth: int = DEPTH) -> list[int]:
+    sims = vectors @ qvec
+    if allowed is not None:
+        sims = np.where(allowed, sims, -np.inf)
+    order = np.argsort(-sims, kind="stable")[:depth]
+    return [int(i) for i in order if np.isfinite(sims[i])]
+
+
+def variants(runner: Runner, ev: EvalSet, model, out) -> None:
+    """Try what the field does and print one markdown table (dev and test nDCG/recall/MRR)."""
+    queries = ev.queries
+    ids = [p["id"] for p in ev.paragraphs]
+    index_of = {pid: i for i, pid in enumerate(ids)}
+    allowed = {}
+    for q in queries:
+        f = filters_of(q)
+        if f:
+            ok = {runner.mapping[pid] for pid, in runner.con.execute(
+                f"SELECT p.para_id FROM paragraphs p JOIN documents d USING (doc_id) WHERE {f.sql()[0]}", f.sql()[1]).fetchall()}
+            allowed[q["qid"]] = np.asarray([pid in ok for pid in ids])
+    rows: list[tuple[str, dict[str, list[str]]]] = []
+
+    # BM25 variants
+    rows.append(("BM25 DuckDB FTS (Swedish stemmer, stop words)", {q["qid"]: _ids(runner.duckdb_bm25(q, DEPTH)) for q in queries}))
+    texts = [p["text"] for p in ev.paragraphs]
+    for label, kw in [("BM25 bm25s, stems, no decompounding", {"decompound": False}),
+                      ("BM25 bm25s, stems + compound parts", {"decompound": True}),
+                      ("  … k1=1.5, b=0.75", {"decompound": True, "k1": 1.5}),
+                      ("  … k1=0.9, b=0.4", {"decompound": True, "k1": 0.9, "b": 0.4}),
+                      ("  … no stop words", {"decompound": True, "stop": set()})]:
+        index = Bm25Index.build(texts, np.arange(len(texts)), 0, **kw)
+        runs = {}
+        for q in queries:
+            mask = allowed.get(q["qid"])
+            found = index.search(q["query"], DEPTH, None if mask is None else np.flatnonzero(mask))
+            runs[q["qid"]] = [ids[i] for i, _ in found]
+        rows.append((label, runs))
+    bm25_best = rows[2][1]
+
+    # dense variants: what is embedded, and the query prefix
+    dense_runs = {}
+    for label, with_title, prompt in [("Dense, paragraph, query prefix", False, "query"),
+                                      ("Dense, paragraph, no query prefix", False, None),
+                                      ("Dense, passage prefix on queries too", False, "passage"),
+                                      ("Dense, title + paragraph, query prefix", True, "query")]:
+        pvec = cached_embeddings(model, passage_texts(ev, with_title), "passage", "passages-title" if with_title else "passages")
+        qv = cached_embeddings(model, [q["query"] for q in queries], prompt, f"queries-{prompt}")
+        runs = {q["qid"]: [ids[i] for i in exact_dense(pvec, qv[n], allowed.get(q["qid"]))] for n, q in enumerate(queries)}
+        dense_runs[label] = runs
+        rows.append((label, runs))
+    dense_best = dense_runs["Dense, paragraph, query prefix"]
+
+    # fusion variants over the production BM25 (bm25s + compounds) and dense lists
+    def fused(settings: SearchSettings, bm25_runs=bm25_best, d_runs=dense_best) -> dict[str, list[str]]:
+        out_runs = {}
+        for q in queries:
+            b = [(pid, 1.0 / (r + 1)) for r, pid in enumerate(bm25_runs[q["qid"]][:settings.candidates])]
+            if settings.fusion == "score":  # needs real scores: recompute them
+                b = bm25_scores[q["qid"]][:settings.candidates]
+            d = [(pid, float(dense_sims[q["qid"]][pid])) for pid in d_runs[q["qid"]][:settings.candidates]]
+            top = sorted(search.fuse(b, d, settings).items(), key=lambda kv: (-kv[1], kv[0]))
+            out_runs[q["qid"]] = [pid for pid, _ in top[:DEPTH]]
+        return out_runs
+
+    index = Bm25Index.build(texts, np.arange(len(texts)), 0, decompound=True)
+    bm25_scores = {}
+    for q in queries:
+        mask = allowed.get(q["qid"])
+        bm25_scores[q["qid"]] = [(ids[i], s) for i, s in index.search(q["query"], DEPTH, None if mask is None else np.flatnonzero(mask))]
+    pvec = cached_embeddings(model, passage_texts(ev, False), "passage", "passages")
+    qv = cached_embeddings(model, [q["query"] for q in queries], "query", "queries-query")
+    dense_sims = {q["qid"]: {pid: float(pvec[index_of[pid]] @ qv[n]) for pid in dense_best[q["qid"]]} for n, q in enumerate(queries)}
+    rows.append(("Hybrid RRF k=60, w=0.5, 50 each (start)", fused(SearchSettings(rrf_k=60, bm25_weight=0.5, candidates=50))))
+    grid = []
+    for fusion in ("rrf", "score"):
+        for rrf_k in ((5, 10, 20, 40, 60, 100) if fusion == "rrf" else (60,)):
+            for w in (0.3, 0.4, 0.5, 0.6, 0.7):
+                for cand in (20, 50, 100):
+                    s = SearchSettings(fusion=fusion, rrf_k=rrf_k, bm25_weight=w, candidates=cand)
+                    runs = fused(s)
+                    grid.append((scores(runs, [q for q in queries if q["split"] == "dev"])["ndcg"], s, runs))
+    for fusion in ("rrf", "score"):
+        best = max((g for g in grid if g[1].fusion == fusion), key=lambda g: g[0])
+        s = best[1]
+        name = (f"Hybrid RRF k={s.rrf_k}, w={s.bm25_weight}, {s.candidates} each (best on dev)" if fusion == "rrf"
+                else f"Hybrid score fusion w={s.bm25_weight}, {s.candidates} each (best on dev)")
+        rows.append((name, best[2]))
+    rows.append(("Hybrid with DuckDB BM25, RRF k=60 w=0.5", fused(SearchSettings(), bm25_runs=rows[0][1])))
+    rows.append(("Hybrid, title + paragraph dense", fused(SearchSettings(), d_runs=dense_runs["Dense, title + paragraph, query prefix"])))
+
+    dev = [q for q in queries if q["split"] == "dev"]
+    test = [q for q in queries if q["split"] == "test"]
+    print("\n| variant | dev nDCG@10 | dev R@10 | dev MRR | test nDCG@10 | test R@10 | test MRR |", file=out)
+    print("|---|---:|---:|---:|---:|---:|---:|", file=out)
+    for name, runs in rows:
+        a, b = scores(runs, dev), scores(runs, test)
+        print(f"| {name} | {a['ndcg']:.3f} | {a['recall']:.3f} | {a['mrr']:.3f} | {b['ndcg']:.3f} | {b['recall']:.3f} | {b['mrr']:.3f} |", file=out)
+    top5 = sorted(grid, key=lambda g: -g[0])[:8]
+    print("\nTop fusion settings on dev (nDCG@10 dev / test):", file=out)
+    for score, s, runs in top5:
+        print(f"  {s.fusion} k={s.rrf_k} w={s.bm25_weight} cand={s.candidates}: {score:.3f} / {scores(runs, test)['ndcg']:.3f}", file=out)
+
+
+# -- pooling -----------------------------------------------------------------------------------
+
+
+def pool(rows: dict[str, dict[str, list[str]]], ev: EvalSet, path: Path, depth: int = K) -> int:
+    """Write, per query, the top-``depth`` candidates of every method that are not judged yet."""
+    text = {p["id"]: p for p in ev.paragraphs}
+    judged_file = EVAL_DIR / "judged.jsonl"
+    seen = {}
+    if judged_file.exists():
+        for line in judged_file.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            seen[item["qid"]] = set(item["judged"])
+    n = 0
+    with path.open("w", encoding="utf-8") as out:
+        for q in ev.queries:
+            done = set(q["relevant"]) | seen.get(q["qid"], set())
+            cands = []
+            for runs in rows.values():
+                for pid in runs[q["qid"]][:depth]:
+                    if pid not in done and pid not in cands:
+                        cands.append(pid)
+            n += len(cands)
+            out.write(json.dumps({"qid": q["qid"], "query": q["query"], "filters": q["filters"],
+                                  "candidates": [{"id": c, "title": text[c]["title"], "text": text[c]["text"]} for c in cands]},
+                                 ensure_ascii=False) + "\n")
+    return n
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", action="store_true", help="also print the table of variants tried")
+    parser.add_argument("--pool", type=Path, help="write unjudged top-10 candidates of all methods to this file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("pipeline", "sentence_transformers", "bm25s"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    ev = load()
+    _organisation_aliases(ev)
+    model = embed.load_model()
+    pvec = cached_embeddings(model, passage_texts(ev, False), "passage", "passages")
+    qv = cached_embeddings(model, [q["query"] for q in ev.queries], "query", "queries-query")
+    qvec = {q["qid"]: qv[i] for i, q in enumerate(ev.queries)}
+    with tempfile.TemporaryDirectory(prefix="samverkan-eval-") as tmp:
+        db = Path(tmp) / "eval.duckdb"
+        started = time.perf_counter()
+        mapping = build_db(db, ev, pvec)
+        logging.info("corpus: %d paragraphs in %d documents, %d queries; database built in %.1f s",
+                     len(ev.paragraphs), len(ev.docs), len(ev.queries), time.perf_counter() - started)
+        runner = Runner(ev, db, mapping, qvec)
+        try:
+            rows = {
+                "BM25 (DuckDB FTS)": {q["qid"]: _ids(runner.duckdb_bm25(q)) for q in ev.queries},
+                "BM25 (ours: +compounds)": {q["qid"]: _ids(runner.ranking(q, "bm25")) for q in ev.queries},
+                "Dense (e5, HNSW)": {q["qid"]: _ids(runner.ranking(q, "dense")) for q in ev.queries},
+                "Hybrid (ours)": {q["qid"]: _ids(runner.ranking(q, "hybrid")) for q in ev.queries},
+            }
+            print(f"\nSearch quality on {len(ev.paragraphs)} Swedish paragraphs, {len(ev.queries)} queries "
+                  f"(nDCG@10 | recall@10 | MRR@10):\n")
+            print(table(rows, ev.queries))
+            print()
+            print(per_type(rows, ev.queries))
+            if args.pool:
+                print(f"\n{pool(rows, ev, args.pool)} unjudged candidates written to {args.pool}")
+            if args.variants:
+                variants(runner, ev, model, sys.stdout)
+        finally:
+            runner.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
