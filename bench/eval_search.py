@@ -227,32 +227,39 @@ def per_type(rows: dict[str, dict[str, list[str]]], queries: list[dict]) -> str:
 # -- variants ----------------------------------------------------------------------------------
 
 
-def exact_dense(vectors: np.ndarray, qvec: np.ndarray, allowed: np.ndarray | None, depth: int = DEPTH) -> list[int]:
+def exact_dense(vectors: np.ndarray, qvec: np.ndarray, allowed: np.ndarray | None, depth: int = DEPTH) -> list[tuple[int, float]]:
     sims = vectors @ qvec
     if allowed is not None:
         sims = np.where(allowed, sims, -np.inf)
     order = np.argsort(-sims, kind="stable")[:depth]
-    return [int(i) for i in order if np.isfinite(sims[i])]
+    return [(int(i), float(sims[i])) for i in order if np.isfinite(sims[i])]
 
 
-def variants(runner: Runner, ev: EvalSet, model, out) -> None:
-    """Try what the field does and print one markdown table (dev and test nDCG/recall/MRR)."""
+def variants(runner: Runner, ev: EvalSet, model, out) -> list[tuple[str, dict[str, list[str]]]]:
+    """Try what the field does; print one markdown table (dev and test nDCG/recall/MRR).
+
+    Rankings are computed once per variant (depth 100) and fused offline with the production
+    ``search.fuse``; filters are applied exactly as in the database.
+    """
     queries = ev.queries
     ids = [p["id"] for p in ev.paragraphs]
-    index_of = {pid: i for i, pid in enumerate(ids)}
     allowed = {}
     for q in queries:
         f = filters_of(q)
         if f:
+            where, params = f.sql()
             ok = {runner.mapping[pid] for pid, in runner.con.execute(
-                f"SELECT p.para_id FROM paragraphs p JOIN documents d USING (doc_id) WHERE {f.sql()[0]}", f.sql()[1]).fetchall()}
+                f"SELECT p.para_id FROM paragraphs p JOIN documents d USING (doc_id) WHERE {where}", params).fetchall()}
             allowed[q["qid"]] = np.asarray([pid in ok for pid in ids])
     rows: list[tuple[str, dict[str, list[str]]]] = []
+    as_ids = lambda runs: {qid: [pid for pid, _ in r] for qid, r in runs.items()}  # noqa: E731
 
-    # BM25 variants
-    rows.append(("BM25 DuckDB FTS (Swedish stemmer, stop words)", {q["qid"]: _ids(runner.duckdb_bm25(q, DEPTH)) for q in queries}))
+    # BM25: DuckDB FTS, then bm25s with our analyser
+    duck = {q["qid"]: runner.duckdb_bm25(q, DEPTH) for q in queries}
+    rows.append(("BM25 DuckDB FTS (Swedish stemmer, stop words)", as_ids(duck)))
     texts = [p["text"] for p in ev.paragraphs]
-    for label, kw in [("BM25 bm25s, stems, no decompounding", {"decompound": False}),
+    bm25_runs, bm25_max = {}, {}
+    for label, kw in [("BM25 bm25s, stems, no compound parts", {"decompound": False}),
                       ("BM25 bm25s, stems + compound parts", {"decompound": True}),
                       ("  … k1=1.5, b=0.75", {"decompound": True, "k1": 1.5}),
                       ("  … k1=0.9, b=0.4", {"decompound": True, "k1": 0.9, "b": 0.4}),
@@ -261,12 +268,14 @@ def variants(runner: Runner, ev: EvalSet, model, out) -> None:
         runs = {}
         for q in queries:
             mask = allowed.get(q["qid"])
-            found = index.search(q["query"], DEPTH, None if mask is None else np.flatnonzero(mask))
-            runs[q["qid"]] = [ids[i] for i, _ in found]
-        rows.append((label, runs))
-    bm25_best = rows[2][1]
+            runs[q["qid"]] = [(ids[i], s) for i, s in index.search(q["query"], DEPTH, None if mask is None else np.flatnonzero(mask))]
+            if label == "BM25 bm25s, stems + compound parts":
+                bm25_max[q["qid"]] = index.max_score(q["query"])
+        bm25_runs[label] = runs
+        rows.append((label, as_ids(runs)))
+    bm25_best = bm25_runs["BM25 bm25s, stems + compound parts"]
 
-    # dense variants: what is embedded, and the query prefix
+    # dense: what is embedded, and the query prefix
     dense_runs = {}
     for label, with_title, prompt in [("Dense, paragraph, query prefix", False, "query"),
                                       ("Dense, paragraph, no query prefix", False, None),
@@ -274,60 +283,59 @@ def variants(runner: Runner, ev: EvalSet, model, out) -> None:
                                       ("Dense, title + paragraph, query prefix", True, "query")]:
         pvec = cached_embeddings(model, passage_texts(ev, with_title), "passage", "passages-title" if with_title else "passages")
         qv = cached_embeddings(model, [q["query"] for q in queries], prompt, f"queries-{prompt}")
-        runs = {q["qid"]: [ids[i] for i in exact_dense(pvec, qv[n], allowed.get(q["qid"]))] for n, q in enumerate(queries)}
+        runs = {q["qid"]: [(ids[i], s) for i, s in exact_dense(pvec, qv[n], allowed.get(q["qid"]))] for n, q in enumerate(queries)}
         dense_runs[label] = runs
-        rows.append((label, runs))
+        rows.append((label, as_ids(runs)))
     dense_best = dense_runs["Dense, paragraph, query prefix"]
 
-    # fusion variants over the production BM25 (bm25s + compounds) and dense lists
-    def fused(settings: SearchSettings, bm25_runs=bm25_best, d_runs=dense_best) -> dict[str, list[str]]:
-        out_runs = {}
+    def fused(settings: SearchSettings, b_runs=bm25_best, d_runs=dense_best, with_max=True) -> dict[str, list[str]]:
+        result = {}
         for q in queries:
-            b = [(pid, 1.0 / (r + 1)) for r, pid in enumerate(bm25_runs[q["qid"]][:settings.candidates])]
-            if settings.fusion == "score":  # needs real scores: recompute them
-                b = bm25_scores[q["qid"]][:settings.candidates]
-            d = [(pid, float(dense_sims[q["qid"]][pid])) for pid in d_runs[q["qid"]][:settings.candidates]]
-            top = sorted(search.fuse(b, d, settings).items(), key=lambda kv: (-kv[1], kv[0]))
-            out_runs[q["qid"]] = [pid for pid, _ in top[:DEPTH]]
-        return out_runs
-
-    index = Bm25Index.build(texts, np.arange(len(texts)), 0, decompound=True)
-    bm25_scores = {}
-    for q in queries:
-        mask = allowed.get(q["qid"])
-        bm25_scores[q["qid"]] = [(ids[i], s) for i, s in index.search(q["query"], DEPTH, None if mask is None else np.flatnonzero(mask))]
-    pvec = cached_embeddings(model, passage_texts(ev, False), "passage", "passages")
-    qv = cached_embeddings(model, [q["query"] for q in queries], "query", "queries-query")
-    dense_sims = {q["qid"]: {pid: float(pvec[index_of[pid]] @ qv[n]) for pid in dense_best[q["qid"]]} for n, q in enumerate(queries)}
-    rows.append(("Hybrid RRF k=60, w=0.5, 50 each (start)", fused(SearchSettings(rrf_k=60, bm25_weight=0.5, candidates=50))))
-    grid = []
-    for fusion in ("rrf", "score"):
-        for rrf_k in ((5, 10, 20, 40, 60, 100) if fusion == "rrf" else (60,)):
-            for w in (0.3, 0.4, 0.5, 0.6, 0.7):
-                for cand in (20, 50, 100):
-                    s = SearchSettings(fusion=fusion, rrf_k=rrf_k, bm25_weight=w, candidates=cand)
-                    runs = fused(s)
-                    grid.append((scores(runs, [q for q in queries if q["split"] == "dev"])["ndcg"], s, runs))
-    for fusion in ("rrf", "score"):
-        best = max((g for g in grid if g[1].fusion == fusion), key=lambda g: g[0])
-        s = best[1]
-        name = (f"Hybrid RRF k={s.rrf_k}, w={s.bm25_weight}, {s.candidates} each (best on dev)" if fusion == "rrf"
-                else f"Hybrid score fusion w={s.bm25_weight}, {s.candidates} each (best on dev)")
-        rows.append((name, best[2]))
-    rows.append(("Hybrid with DuckDB BM25, RRF k=60 w=0.5", fused(SearchSettings(), bm25_runs=rows[0][1])))
-    rows.append(("Hybrid, title + paragraph dense", fused(SearchSettings(), d_runs=dense_runs["Dense, title + paragraph, query prefix"])))
+            b = b_runs[q["qid"]][:settings.candidates]
+            d = d_runs[q["qid"]][:settings.candidates]
+            top = sorted(search.fuse(b, d, settings, bm25_max[q["qid"]] if with_max else None).items(), key=lambda kv: (-kv[1], kv[0]))
+            result[q["qid"]] = [pid for pid, _ in top[:DEPTH]]
+        return result
 
     dev = [q for q in queries if q["split"] == "dev"]
     test = [q for q in queries if q["split"] == "test"]
+    rows.append(("Hybrid RRF k=60, w=0.5, 50 each (common default)", fused(SearchSettings(fusion="rrf", rrf_k=60, bm25_weight=0.5))))
+    rows.append(("Hybrid score fusion, min-max both, w=0.5", fused(SearchSettings(fusion="score", bm25_norm="minmax", dense_norm="minmax", bm25_weight=0.5))))
+    grid = []
+    for cand in (20, 50, 100):
+        for w in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+            for rrf_k in (5, 10, 20, 40, 60, 100):
+                grid.append(SearchSettings(fusion="rrf", rrf_k=rrf_k, bm25_weight=w, candidates=cand))
+            for bn in ("query", "max", "minmax"):
+                for dn in ("raw", "minmax"):
+                    grid.append(SearchSettings(fusion="score", bm25_norm=bn, dense_norm=dn, bm25_weight=w, candidates=cand))
+    tried = [(scores(r := fused(s), dev)["ndcg"], s, r) for s in grid]
+    best = {}
+    for ndcg_dev, s, r in tried:
+        key = (s.fusion, s.bm25_norm if s.fusion == "score" else "", s.dense_norm if s.fusion == "score" else "")
+        if key not in best or ndcg_dev > best[key][0]:
+            best[key] = (ndcg_dev, s, r)
+    for key, (_, s, r) in sorted(best.items(), key=lambda kv: -kv[1][0]):
+        if s.fusion == "rrf":
+            name = f"Hybrid RRF k={s.rrf_k}, w={s.bm25_weight}, {s.candidates} each (best on dev)"
+        else:
+            name = f"Hybrid score fusion, BM25 {s.bm25_norm}, dense {s.dense_norm}, w={s.bm25_weight}, {s.candidates} each (best on dev)"
+        rows.append((name, r))
+    top = max(tried, key=lambda t: t[0])[1]
+    rows.append((f"… best, with DuckDB BM25 instead (no compound parts)",
+                 fused(replace(top, bm25_norm="max" if top.bm25_norm == "query" else top.bm25_norm), b_runs=duck, with_max=False)))
+    rows.append(("… best, with title + paragraph embeddings", fused(top, d_runs=dense_runs["Dense, title + paragraph, query prefix"])))
+
     print("\n| variant | dev nDCG@10 | dev R@10 | dev MRR | test nDCG@10 | test R@10 | test MRR |", file=out)
     print("|---|---:|---:|---:|---:|---:|---:|", file=out)
     for name, runs in rows:
         a, b = scores(runs, dev), scores(runs, test)
         print(f"| {name} | {a['ndcg']:.3f} | {a['recall']:.3f} | {a['mrr']:.3f} | {b['ndcg']:.3f} | {b['recall']:.3f} | {b['mrr']:.3f} |", file=out)
-    top5 = sorted(grid, key=lambda g: -g[0])[:8]
     print("\nTop fusion settings on dev (nDCG@10 dev / test):", file=out)
-    for score, s, runs in top5:
-        print(f"  {s.fusion} k={s.rrf_k} w={s.bm25_weight} cand={s.candidates}: {score:.3f} / {scores(runs, test)['ndcg']:.3f}", file=out)
+    for ndcg_dev, s, r in sorted(tried, key=lambda t: -t[0])[:12]:
+        desc = f"rrf k={s.rrf_k}" if s.fusion == "rrf" else f"score bm25={s.bm25_norm} dense={s.dense_norm}"
+        print(f"  {desc} w={s.bm25_weight} cand={s.candidates}: {ndcg_dev:.3f} / {scores(r, test)['ndcg']:.3f}", file=out)
+    return rows
 
 
 # -- pooling -----------------------------------------------------------------------------------

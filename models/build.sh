@@ -39,7 +39,7 @@ fi
 if has ud; then
   log "train tagger/morphologizer/parser/lemmatizer (CNN)"
   $PY -m spacy train models/spacy/ud_cnn.cfg --output "$BUILD/ud_cnn" \
-    --paths.train "$CORPUS/ud-train.spacy" --paths.dev "$CORPUS/ud-tune.spacy"
+    --paths.train "$CORPUS/ud-train-tune.spacy" --paths.dev "$CORPUS/ud-tune.spacy"
 fi
 
 if has assemble; then

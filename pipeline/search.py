@@ -53,9 +53,13 @@ class SearchSettings:
 
     Attributes:
         candidates: how many results each ranker contributes to the fusion.
-        fusion: "rrf" (reciprocal rank fusion) or "score" (weighted sum of min-max normalised scores).
+        fusion: "rrf" (reciprocal rank fusion) or "score" (weighted sum of normalised scores).
         rrf_k: the k of reciprocal rank fusion, weight / (k + rank).
         bm25_weight: weight of the BM25 list in the fusion (dense has 1 - bm25_weight).
+        bm25_norm: for score fusion, BM25 scores divided by the query's highest possible
+            score ("query": (k1 + 1) × the sum of the query terms' idf), by the top score
+            ("max"), or min-max scaled ("minmax").
+        dense_norm: for score fusion, cosine similarities as they are ("raw") or min-max scaled.
         ann: settings of the HNSW index.
     """
 
@@ -63,6 +67,8 @@ class SearchSettings:
     fusion: Literal["rrf", "score"] = "rrf"
     rrf_k: int = 60
     bm25_weight: float = 0.5
+    bm25_norm: Literal["minmax", "max", "query"] = "query"
+    dense_norm: Literal["minmax", "raw"] = "raw"
     ann: hnsw.AnnSettings = field(default_factory=hnsw.AnnSettings)
 
 
@@ -265,6 +271,19 @@ class Bm25Index:
         return [(int(self.labels[r]), float(scores[r])) for r in top if scores[r] > 0]
 
 
+    def max_score(self, query: str) -> float:
+        """The highest BM25 score any paragraph could get for ``query``: (k1 + 1) × Σ idf(term)."""
+        vocab = self.retriever.vocab_dict
+        ids = [vocab[t] for t in self.analyzer.terms(query) if t in vocab]
+        if not ids:
+            return 0.0
+        indptr = self.retriever.scores["indptr"]
+        n = float(self.retriever.scores["num_docs"])
+        df = np.asarray([indptr[i + 1] - indptr[i] for i in ids], dtype=np.float64)
+        idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return float((self.retriever.k1 + 1.0) * idf.sum())
+
+
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
     k = min(k, len(scores))
     if k <= 0:
@@ -442,9 +461,11 @@ def rank(
     depth = max(k, settings.candidates)
     allowed = allowed_labels(con, filters) if filters and (indexes.ann or indexes.bm25) else None
     ranked: dict[str, list[tuple[str, float]]] = {}
+    bm25_max = None
     if method in ("hybrid", "bm25"):
         if indexes.bm25 is not None:
             ranked["bm25"] = _para_ids(con, indexes.bm25.search(query, depth, allowed))
+            bm25_max = indexes.bm25.max_score(query)
         else:
             ranked["bm25"] = bm25_ranking(con, query, depth, filters)
     if method in ("hybrid", "dense"):
@@ -455,7 +476,7 @@ def rank(
         else:
             ranked["dense"] = dense_ranking(con, vector, depth, filters)
     if method == "hybrid":
-        scores = fuse(ranked["bm25"], ranked["dense"], settings)
+        scores = fuse(ranked["bm25"], ranked["dense"], settings, bm25_max)
     else:
         scores = dict(ranked[method])
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
@@ -536,10 +557,11 @@ def dense_ranking(con: duckdb.DuckDBPyConnection, vector: np.ndarray, limit: int
     ).fetchall()
 
 
-def fuse(bm25: list[tuple[str, float]], dense: list[tuple[str, float]], settings: SearchSettings = SearchSettings()) -> dict[str, float]:
+def fuse(bm25: list[tuple[str, float]], dense: list[tuple[str, float]], settings: SearchSettings = SearchSettings(),
+         bm25_max: float | None = None) -> dict[str, float]:
     """Fuse two rankings as ``settings.fusion`` says (weighted RRF or normalised score sum)."""
     if settings.fusion == "score":
-        return score_fusion(bm25, dense, settings)
+        return score_fusion(bm25, dense, settings, bm25_max)
     return rrf(bm25, dense, settings)
 
 
@@ -552,17 +574,37 @@ def rrf(bm25: list[tuple[str, float]], dense: list[tuple[str, float]], settings:
     return fused
 
 
-def score_fusion(bm25: list[tuple[str, float]], dense: list[tuple[str, float]], settings: SearchSettings = SearchSettings()) -> dict[str, float]:
-    """Weighted sum of min-max normalised scores (a missing score counts as the list's minimum)."""
-    fused: dict[str, float] = {}
-    for weight, ranking in ((settings.bm25_weight, bm25), (1.0 - settings.bm25_weight, dense)):
-        if not ranking:
-            continue
-        scores = np.asarray([s for _, s in ranking], dtype=np.float64)
-        low, span = scores.min(), (scores.max() - scores.min()) or 1.0
-        for pid, s in ranking:
-            fused[pid] = fused.get(pid, 0.0) + weight * (s - low) / span
+def score_fusion(bm25: list[tuple[str, float]], dense: list[tuple[str, float]], settings: SearchSettings = SearchSettings(),
+                 bm25_max: float | None = None) -> dict[str, float]:
+    """Weighted sum of normalised scores.
+
+    A paragraph missing from the BM25 list counts as 0 there; one missing from the dense list
+    counts as the lowest similarity in that list (its real similarity is no higher).
+    """
+    b = _normalised([s for _, s in bm25], settings.bm25_norm, bm25_max)
+    d = _normalised([s for _, s in dense], settings.dense_norm)
+    w = settings.bm25_weight
+    floor = float(d.min()) if len(d) else 0.0
+    fused = {pid: (1.0 - w) * floor for pid, _ in bm25}
+    for (pid, _), score in zip(dense, d):
+        fused[pid] = (1.0 - w) * float(score)
+    for (pid, _), score in zip(bm25, b):
+        fused[pid] += w * float(score)
     return fused
+
+
+def _normalised(scores: list[float], how: str, upper: float | None = None) -> np.ndarray:
+    values = np.asarray(scores, dtype=np.float64)
+    if not len(values):
+        return values
+    if how == "raw":
+        return values
+    if how == "query" and upper:
+        return values / upper
+    if how in ("max", "query"):
+        return values / (values.max() or 1.0)
+    span = values.max() - values.min()
+    return (values - values.min()) / span if span else np.ones_like(values)
 
 
 def _para_ids(con: duckdb.DuckDBPyConnection, ranked: list[tuple[int, float]]) -> list[tuple[str, float]]:

@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pandas as pd
 
 from pipeline.records import EmbeddedDocument, FetchResult, Source, paragraph_key
 
@@ -190,12 +191,14 @@ class Store:
         if self.read_only and str(self.path) != ":memory:" and not Path(self.path).exists():
             raise StoreError(f"{self.path} does not exist yet: run a crawl first (samverkan crawl)")
         self.con = connect(self.path, read_only=self.read_only)
+        self._opened = time.monotonic()
         if not self.read_only:
             self.migrate()
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+        log.debug("held %s (%s) for %.3f s", self.path, "read" if self.read_only else "write", time.monotonic() - self._opened)
 
     def close(self) -> None:
         if self.con is not None:
@@ -312,75 +315,75 @@ class Store:
         pages for processing. Returns how many ok pages had the same body as last time
         (not staged).
         """
-        con = self._con
-        same_body = 0
-        with self.transaction():
-            for r in results:
-                reason = r.error or ("" if r.outcome == "ok" else r.outcome)
-                con.execute(
-                    "INSERT INTO fetch_log VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [run_id, r.source, r.url, r.fetched_at, r.status, r.outcome, reason],
-                )
-                self._advance_frontier(r)
-                if r.outcome in ("skipped", "disallowed"):
-                    continue
-                if r.outcome == "failed":
-                    con.execute("UPDATE pages SET outcome = 'failed' WHERE url = ?", [r.url])
-                    continue
-                if r.outcome == "ok" and self._same_body(r):
-                    same_body += 1
-                elif r.outcome == "ok":
-                    con.execute(
-                        "INSERT OR REPLACE INTO staged_pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [r.url, r.source, run_id, r.fetched_at, r.final_url, r.status, r.content_type,
-                         r.content_hash, r.content],
-                    )
-                self._upsert_page(r)
-        return same_body
-
-    def _advance_frontier(self, r: FetchResult) -> None:
+        if not results:
+            return 0
         con, now = self._con, _now()
-        con.execute(
-            """INSERT INTO frontier VALUES (?, ?, ?, 'done', ?)
-               ON CONFLICT (source, url) DO UPDATE SET state = 'done', updated_at = excluded.updated_at""",
-            [r.source, r.url, r.depth, now],
-        )
-        if r.links:
-            con.executemany(
-                "INSERT OR IGNORE INTO frontier VALUES (?, ?, ?, 'queued', ?)",
-                [(r.source, link, r.depth + 1, now) for link in dict.fromkeys(r.links)],
-            )
+        latest = list({r.url: r for r in results}.values())  # one row per URL
+        same = self._stored_bodies([r for r in latest if r.outcome == "ok"])
+        staged = [r for r in latest if r.outcome == "ok" and same.get(page_id(r.url)) != r.content_hash]
+        kept = [r for r in latest if r.outcome in ("ok", "not_modified")]
+        gone = [r for r in latest if r.outcome == "gone"]
+        with self.transaction():
+            self._insert("fetch_log", [
+                {"run_id": run_id, "source": r.source, "url": r.url, "logged_at": r.fetched_at, "status": r.status,
+                 "outcome": r.outcome, "reason": r.error or ("" if r.outcome == "ok" else r.outcome)}
+                for r in results])
+            self._insert("frontier", [
+                {"source": r.source, "url": r.url, "depth": r.depth, "state": "done", "updated_at": now} for r in latest],
+                on_conflict="(source, url) DO UPDATE SET state = 'done', updated_at = excluded.updated_at")
+            self._insert("frontier", [
+                {"source": r.source, "url": link, "depth": r.depth + 1, "state": "queued", "updated_at": now}
+                for r in latest for link in dict.fromkeys(r.links)], on_conflict="DO NOTHING")
+            failed = [r.url for r in latest if r.outcome == "failed"]
+            if failed:
+                con.execute("UPDATE pages SET outcome = 'failed' WHERE list_contains(?, url)", [failed])
+            self._insert("staged_pages", [
+                {"url": r.url, "source": r.source, "run_id": run_id, "fetched_at": r.fetched_at, "final_url": r.final_url,
+                 "status": r.status, "content_type": r.content_type, "content_hash": r.content_hash, "content": r.content}
+                for r in staged], on_conflict="DO UPDATE SET run_id = excluded.run_id, fetched_at = excluded.fetched_at, "
+                "final_url = excluded.final_url, status = excluded.status, content_type = excluded.content_type, "
+                "content_hash = excluded.content_hash, content = excluded.content")
+            self._insert("pages", [
+                {"page_id": page_id(r.url), "url": r.url, "source": r.source, "status": r.status, "outcome": r.outcome,
+                 "fetched_at": r.fetched_at, "first_seen": r.fetched_at, "etag": r.etag,
+                 "last_modified": r.last_modified, "content_type": r.content_type or None,
+                 "content_hash": r.content_hash, "headers": _headers(r), "version": 0, "gone": False}
+                for r in kept],
+                on_conflict="""(page_id) DO UPDATE SET status = excluded.status, outcome = excluded.outcome,
+                    fetched_at = excluded.fetched_at, gone = false, etag = coalesce(excluded.etag, pages.etag),
+                    last_modified = coalesce(excluded.last_modified, pages.last_modified),
+                    content_type = coalesce(excluded.content_type, pages.content_type),
+                    content_hash = coalesce(excluded.content_hash, pages.content_hash),
+                    headers = coalesce(excluded.headers, pages.headers)""")
+            if gone:
+                con.execute(
+                    "UPDATE pages SET gone = true, outcome = 'gone', status = ?, fetched_at = ? WHERE list_contains(?, url)",
+                    [gone[-1].status, gone[-1].fetched_at, [r.url for r in gone]])
+        return len([r for r in latest if r.outcome == "ok"]) - len(staged)
 
-    def _same_body(self, r: FetchResult) -> bool:
-        row = self._con.execute(
-            """SELECT p.content_hash FROM pages p JOIN documents d ON d.doc_id = p.page_id
-               WHERE p.page_id = ? AND NOT p.gone""",
-            [page_id(r.url)],
-        ).fetchone()
-        return row is not None and r.content_hash is not None and row[0] == r.content_hash
+    def _stored_bodies(self, results: Sequence[FetchResult]) -> dict[str, str]:
+        """page_id → body hash of pages that already have a current document."""
+        if not results:
+            return {}
+        rows = self._con.execute(
+            """SELECT p.page_id, p.content_hash FROM pages p JOIN documents d ON d.doc_id = p.page_id
+               WHERE NOT p.gone AND list_contains(?, p.page_id)""",
+            [[page_id(r.url) for r in results]],
+        ).fetchall()
+        return dict(rows)
 
-    def _upsert_page(self, r: FetchResult) -> None:
+    def _insert(self, table: str, rows: Sequence[dict[str, Any]], on_conflict: str | None = None) -> None:
+        """Insert many rows in one statement (a registered DataFrame), matching columns by name."""
+        if not rows:
+            return
         con = self._con
-        pid = page_id(r.url)
-        gone = r.outcome == "gone"
-        if con.execute("SELECT 1 FROM pages WHERE page_id = ?", [pid]).fetchone():
-            con.execute(
-                """UPDATE pages SET status = ?, outcome = ?, fetched_at = ?, gone = ?,
-                   etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),
-                   content_type = coalesce(nullif(?, ''), content_type),
-                   content_hash = coalesce(?, content_hash), headers = coalesce(?, headers)
-                   WHERE page_id = ?""",
-                [r.status, r.outcome, r.fetched_at, gone, r.etag, r.last_modified, r.content_type,
-                 r.content_hash, _headers(r), pid],
-            )
-        elif not gone:
-            con.execute(
-                """INSERT INTO pages (page_id, url, source, status, outcome, fetched_at, first_seen,
-                   etag, last_modified, content_type, content_hash, headers)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [pid, r.url, r.source, r.status, r.outcome, r.fetched_at, r.fetched_at, r.etag,
-                 r.last_modified, r.content_type, r.content_hash, _headers(r)],
-            )
+        frame = pd.DataFrame(list(rows))
+        con.register("_rows", frame)
+        try:
+            conflict = f" ON CONFLICT {on_conflict}" if on_conflict else ""
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows{conflict}")
+        finally:
+            con.unregister("_rows")
 
     def staged_urls(self, source: str) -> list[str]:
         """URLs fetched but not yet processed (also those a killed run left behind)."""
@@ -435,119 +438,87 @@ class Store:
         ``page_versions``. The staged bodies of ``processed`` URLs are dropped in the same
         transaction. Returns counts of what was written.
         """
-        counts = {"documents": 0, "paragraphs": 0, "entities": 0}
+        con, now = self._con, _now()
+        items = list({page_id(d.document.url): d for d in docs}.items())
+        ids = [did for did, _ in items]
+        versions = dict(con.execute("SELECT page_id, version FROM pages WHERE list_contains(?, page_id)", [ids]).fetchall())
+        rows: dict[str, list[dict[str, Any]]] = {t: [] for t in ("page_versions", "documents", *_PER_DOCUMENT)}
+        orgs = _Registry(self._load_organisations(items))
+        people = _People(self._load_people(items))
+        for did, item in items:
+            doc, ex = item.document, item.extraction
+            version = (versions.get(did) or 0) + 1
+            versions[did] = version
+            rows["page_versions"].append({"page_id": did, "version": version, "fetched_at": now,
+                                          "text_hash": doc.content_hash, "title": doc.title, "text": doc.text})
+            rows["documents"].append({
+                "doc_id": did, "url": doc.url, "source": doc.source, "kind": doc.kind, "title": doc.title,
+                "published": doc.published, "document_date": ex.document_date, "author": doc.author, "text": doc.text,
+                "text_hash": doc.content_hash, "version": version, "updated_at": now})
+            vectors = np.asarray(item.embeddings, dtype=np.float32)
+            if len(vectors) != len(doc.paragraphs):
+                raise StoreError(f"{doc.url}: {len(doc.paragraphs)} paragraphs but {len(vectors)} embeddings")
+            rows["paragraphs"] += [
+                {"para_id": f"{did}:{i}", "doc_id": did, "idx": i, "text": text, "text_hash": paragraph_key(text),
+                 "embedding": vectors[i]} for i, text in enumerate(doc.paragraphs)]
+            rows["entities"] += [{"doc_id": did, "label": e.label, "text": e.text, "start_char": e.start_char,
+                                  "end_char": e.end_char} for e in ex.entities]
+            rows["dates"] += [{"doc_id": did, "text": d.text, "start_date": d.start, "end_date": d.end,
+                               "granularity": d.granularity, "start_char": d.start_char, "end_char": d.end_char}
+                              for d in ex.dates]
+            rows["action_points"] += [{"doc_id": did, "idx": i, "text": a.text, "assignees": list(a.assignees),
+                                       "due": a.due, "due_start": a.due_start, "due_end": a.due_end}
+                                      for i, a in enumerate(ex.action_points)]
+            if ex.meeting is not None:
+                rows["meetings"].append({"doc_id": did, "title": ex.meeting.title, "date": ex.meeting.date,
+                                         "secretary": ex.meeting.secretary})
+            doc_orgs = {}
+            for org in ex.organisations:
+                oid = orgs.add(org.name, org.aliases)
+                for name in (org.name, *org.aliases):
+                    doc_orgs.setdefault(name_key(name), oid)
+                rows["organisation_mentions"].append({"org_id": oid, "doc_id": did, "surface": [org.name, *org.aliases]})
+            for person in ex.people:
+                oid = doc_orgs.get(name_key(person.organisation)) if person.organisation else None
+                pid = people.add(person.name, person.organisation, oid, person.role, person.aliases)
+                rows["person_mentions"].append({"person_id": pid, "doc_id": did, "role": person.role,
+                                                "organisation": person.organisation, "present": person.present})
         with self.transaction():
-            for item in docs:
-                self._save_document(item, counts)
+            for table in ("documents", *_PER_DOCUMENT):
+                con.execute(f"DELETE FROM {table} WHERE list_contains(?, doc_id)", [ids])
+            con.execute("DELETE FROM organisations WHERE list_contains(?, org_id)", [list(orgs.rows)])
+            con.execute("DELETE FROM people WHERE list_contains(?, person_id)", [list(people.rows)])
+            self._insert("organisations", list(orgs.rows.values()))
+            self._insert("people", list(people.rows.values()))
+            self._insert("page_versions", rows.pop("page_versions"), on_conflict="DO NOTHING")
+            for table, table_rows in rows.items():
+                self._insert(table, table_rows)
+            self._insert("pages", [{"page_id": did, "url": item.document.url, "source": item.document.source,
+                                    "first_seen": now, "version": versions[did], "text_hash": item.document.content_hash}
+                                   for did, item in items],
+                         on_conflict="(page_id) DO UPDATE SET version = excluded.version, text_hash = excluded.text_hash")
             if processed:
                 self.unstage(processed)
-        return counts
+        return {"documents": len(items), "paragraphs": len(rows["paragraphs"]), "entities": len(rows["entities"])}
 
-    def _save_document(self, item: EmbeddedDocument, counts: dict[str, int]) -> None:
-        con, doc, ex = self._con, item.document, item.extraction
-        did = page_id(doc.url)
-        now = _now()
-        row = con.execute("SELECT version FROM pages WHERE page_id = ?", [did]).fetchone()
-        version = (row[0] or 0) + 1 if row else 1
-        con.execute("UPDATE pages SET version = ?, text_hash = ? WHERE page_id = ?", [version, doc.content_hash, did])
-        con.execute(
-            "INSERT OR REPLACE INTO page_versions VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [did, version, now, None, doc.content_hash, doc.title, doc.text],
-        )
-        for table in _PER_DOCUMENT:
-            con.execute(f"DELETE FROM {table} WHERE doc_id = ?", [did])
-        con.execute("DELETE FROM documents WHERE doc_id = ?", [did])
-        con.execute(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [did, doc.url, doc.source, doc.kind, doc.title, doc.published, ex.document_date, doc.author,
-             doc.text, doc.content_hash, version, now],
-        )
-        embeddings = np.asarray(item.embeddings, dtype=np.float32)
-        con.executemany(
-            "INSERT INTO paragraphs VALUES (?, ?, ?, ?, ?, ?)",
-            [(f"{did}:{i}", did, i, text, paragraph_key(text), embeddings[i].tolist()) for i, text in enumerate(doc.paragraphs)],
-        )
-        if ex.entities:
-            con.executemany(
-                "INSERT INTO entities VALUES (?, ?, ?, ?, ?)",
-                [(did, e.label, e.text, e.start_char, e.end_char) for e in ex.entities],
-            )
-        org_ids = {}
-        for org in ex.organisations:
-            oid = self._upsert_organisation(org.name, org.aliases)
-            org_ids[name_key(org.name)] = oid
-            for alias in org.aliases:
-                org_ids.setdefault(name_key(alias), oid)
-            con.execute("INSERT INTO organisation_mentions VALUES (?, ?, ?)", [oid, did, [org.name, *org.aliases]])
-        for person in ex.people:
-            oid = org_ids.get(name_key(person.organisation)) if person.organisation else None
-            pid = self._upsert_person(person.name, person.organisation, oid, person.role, person.aliases)
-            con.execute(
-                "INSERT INTO person_mentions VALUES (?, ?, ?, ?, ?)",
-                [pid, did, person.role, person.organisation, person.present],
-            )
-        if ex.dates:
-            con.executemany(
-                "INSERT INTO dates VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(did, d.text, d.start, d.end, d.granularity, d.start_char, d.end_char) for d in ex.dates],
-            )
-        if ex.action_points:
-            con.executemany(
-                "INSERT INTO action_points VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(did, i, a.text, a.assignees, a.due, a.due_start, a.due_end) for i, a in enumerate(ex.action_points)],
-            )
-        if ex.meeting is not None:
-            m = ex.meeting
-            con.execute("INSERT INTO meetings VALUES (?, ?, ?, ?)", [did, m.title, m.date, m.secretary])
-        counts["documents"] += 1
-        counts["paragraphs"] += len(doc.paragraphs)
-        counts["entities"] += len(ex.entities)
+    def _load_organisations(self, items) -> list[tuple[str, str, list[str]]]:
+        keys = [name_key(n) for _, it in items for o in it.extraction.organisations for n in (o.name, *o.aliases)]
+        if not keys:
+            return []
+        return self._con.execute(
+            """SELECT org_id, name, aliases FROM organisations
+               WHERE list_has_any(list_transform(list_append(aliases, name), x -> lower(x)), ?)""",
+            [keys],
+        ).fetchall()
 
-    def _upsert_organisation(self, name: str, aliases: Sequence[str]) -> str:
-        """One row per organisation across documents: matched by name or by any alias."""
-        con = self._con
-        keys = [name_key(n) for n in (name, *aliases)]
-        row = con.execute(
-            """SELECT org_id FROM organisations
-               WHERE list_has_any(list_transform(list_append(aliases, name), x -> lower(x)), ?)
-               ORDER BY (lower(name) = ?) DESC LIMIT 1""",
-            [keys, keys[0]],
-        ).fetchone()
-        if row is None:
-            oid = _key_id(name)
-            con.execute("INSERT OR IGNORE INTO organisations VALUES (?, ?, ?)", [oid, name, list(aliases)])
-            return oid
-        oid = row[0]
-        con.execute(
-            """UPDATE organisations SET aliases = list_distinct(list_concat(aliases, ?::VARCHAR[]))
-               WHERE org_id = ?""",
-            [[a for a in (name, *aliases)], oid],
-        )
-        con.execute(
-            "UPDATE organisations SET aliases = list_filter(aliases, x -> lower(x) <> lower(name)) WHERE org_id = ?",
-            [oid],
-        )
-        return oid
-
-    def _upsert_person(self, name: str, organisation: str | None, org_id: str | None, role: str | None, aliases: Sequence[str]) -> str:
-        """One row per person across documents, keyed by name + organisation."""
-        pid = _key_id(name, organisation)
-        con = self._con
-        roles = [role] if role else []
-        if con.execute("SELECT 1 FROM people WHERE person_id = ?", [pid]).fetchone():
-            con.execute(
-                """UPDATE people SET roles = list_distinct(list_concat(roles, ?::VARCHAR[])),
-                   aliases = list_distinct(list_concat(aliases, ?::VARCHAR[])),
-                   org_id = coalesce(org_id, ?) WHERE person_id = ?""",
-                [roles, list(aliases), org_id, pid],
-            )
-        else:
-            con.execute(
-                "INSERT INTO people VALUES (?, ?, ?, ?, ?, ?)", [pid, name, organisation, org_id, roles, list(aliases)]
-            )
-        return pid
-
-    # -- search support --------------------------------------------------------------------
+    def _load_people(self, items) -> list[tuple]:
+        ids = [_key_id(p.name, p.organisation) for _, it in items for p in it.extraction.people]
+        if not ids:
+            return []
+        return self._con.execute(
+            "SELECT person_id, name, organisation, org_id, roles, aliases FROM people WHERE list_contains(?, person_id)",
+            [ids],
+        ).fetchall()
 
     def rebuild_fts(self, stopwords: Iterable[str] = ()) -> None:
         """(Re)build the BM25 index over paragraphs with the Swedish stemmer."""
@@ -587,6 +558,58 @@ class Store:
         from pipeline import search
 
         return search.update_indexes(self._con, self.path, full_text=full_text)
+
+
+class _Registry:
+    """Organisations of one batch merged with the stored ones: one row per organisation,
+    matched by its name or any alias (case-insensitive)."""
+
+    def __init__(self, stored: Iterable[tuple[str, str, list[str]]]):
+        self.rows: dict[str, dict[str, Any]] = {}
+        self._by_key: dict[str, str] = {}
+        self._names: dict[str, str] = {}
+        for oid, name, aliases in stored:
+            self._remember(oid, name, aliases or [])
+
+    def add(self, name: str, aliases: Sequence[str]) -> str:
+        """The org_id for this organisation, creating or extending its row."""
+        oid = self._names.get(name_key(name)) or next(
+            (self._by_key[k] for k in map(name_key, (name, *aliases)) if k in self._by_key), None)
+        if oid is None:
+            oid = _key_id(name)
+            self._remember(oid, name, [])
+        self._remember(oid, self.rows[oid]["name"], [name, *aliases])
+        return oid
+
+    def _remember(self, oid: str, name: str, aliases: Sequence[str]) -> None:
+        row = self.rows.setdefault(oid, {"org_id": oid, "name": name, "aliases": []})
+        for alias in aliases:
+            if name_key(alias) != name_key(name) and alias not in row["aliases"]:
+                row["aliases"].append(alias)
+        self._names.setdefault(name_key(name), oid)
+        for key in map(name_key, (name, *row["aliases"])):
+            self._by_key.setdefault(key, oid)
+
+
+class _People:
+    """People of one batch merged with the stored ones, keyed by name + organisation."""
+
+    def __init__(self, stored: Iterable[tuple]):
+        self.rows = {
+            pid: {"person_id": pid, "name": n, "organisation": o, "org_id": oid, "roles": list(r or []), "aliases": list(a or [])}
+            for pid, n, o, oid, r, a in stored
+        }
+
+    def add(self, name: str, organisation: str | None, org_id: str | None, role: str | None, aliases: Sequence[str]) -> str:
+        """The person_id, creating or extending the row with this role and these aliases."""
+        pid = _key_id(name, organisation)
+        row = self.rows.setdefault(pid, {"person_id": pid, "name": name, "organisation": organisation,
+                                         "org_id": org_id, "roles": [], "aliases": []})
+        row["org_id"] = row["org_id"] or org_id
+        for value, column in ((role, "roles"), *((a, "aliases") for a in aliases)):
+            if value and value not in row[column]:
+                row[column].append(value)
+        return pid
 
 
 class _Transaction:

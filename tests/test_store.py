@@ -2,6 +2,7 @@
 
 from datetime import date
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -105,11 +106,15 @@ def test_embeddings_are_reused_by_paragraph_text(store):
 
 def test_failed_write_rolls_back(store):
     good = make_doc("http://h/a", ["Ett."])
-    bad = make_doc("http://h/b", ["Två.", "Tre."])
-    bad.embeddings = bad.embeddings[:1]  # one vector short: the write must fail as a whole
-    with pytest.raises(IndexError):
+    short = make_doc("http://h/b", ["Två.", "Tre."])
+    short.embeddings = short.embeddings[:1]  # one vector short: refused before anything is written
+    with pytest.raises(StoreError, match="2 paragraphs but 1 embeddings"):
+        store.save_documents([good, short])
+    bad = make_doc("http://h/c", ["Fyra."])
+    bad.document.published = "not a date"  # fails inside the transaction
+    with pytest.raises(duckdb.Error):
         store.save_documents([good, bad])
-    assert count(store, "documents") == 0
+    assert count(store, "documents") == 0 and count(store, "paragraphs") == 0
 
 
 def test_read_only_store_needs_an_existing_file(tmp_path):
