@@ -49,5 +49,14 @@ eval: setup
 	else echo "($(SHARED)/gold not found: scoring only tests/gold)"; fi
 	$(PY) bench/eval_extraction.py tests/gold
 
+bench-crawl: setup
+	$(PY) bench/bench_crawl.py
+
+eval-search: setup
+	$(PY) bench/eval_search.py
+
+bench-search: setup
+	$(PY) bench/bench_search.py
+
 clean-db:
 	rm -f data/samverkan.duckdb data/samverkan.duckdb.wal

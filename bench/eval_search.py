@@ -145,10 +145,10 @@ def ndcg(ranked: list[str], relevant: dict[str, int], k: int = K) -> float:
     return dcg / idcg if idcg else 0.0
 
 
-def recall(ranked: list[str], relevant: dict[str, int], k: int = K) -> float:
-    """Share of the relevant paragraphs in the top k, out of at most k (capped recall)."""
-    rel = {pid for pid, g in relevant.items() if g > 0}
-    return len(rel & set(ranked[:k])) / min(len(rel), k) if rel else 0.0
+def recall(ranked: list[str], relevant: dict[str, int], k: int = K, grade: int = 1) -> float:
+    """Share of the paragraphs judged at least ``grade`` found in the top k, out of at most k."""
+    rel = {pid for pid, g in relevant.items() if g >= grade}
+    return len(rel & set(ranked[:k])) / min(len(rel), k) if rel else float("nan")
 
 
 def mrr(ranked: list[str], relevant: dict[str, int], k: int = K) -> float:
@@ -162,10 +162,11 @@ def scores(runs: dict[str, list[str]], queries: list[dict]) -> dict[str, float]:
     """Mean nDCG@10, recall@10 and MRR@10 over ``queries`` (those with judged relevant paragraphs)."""
     judged = [q for q in queries if q["relevant"]]
     if not judged:
-        return {"ndcg": float("nan"), "recall": float("nan"), "mrr": float("nan"), "n": 0}
+        return {"ndcg": float("nan"), "recall": float("nan"), "recall2": float("nan"), "mrr": float("nan"), "n": 0}
     return {
         "ndcg": float(np.mean([ndcg(runs[q["qid"]], q["relevant"]) for q in judged])),
         "recall": float(np.mean([recall(runs[q["qid"]], q["relevant"]) for q in judged])),
+        "recall2": float(np.nanmean([recall(runs[q["qid"]], q["relevant"], grade=2) for q in judged])),
         "mrr": float(np.mean([mrr(runs[q["qid"]], q["relevant"]) for q in judged])),
         "n": len(judged),
     }
@@ -198,19 +199,19 @@ def _ids(ranking: list[tuple[str, float]]) -> list[str]:
 
 
 def table(rows: dict[str, dict[str, list[str]]], queries: list[dict]) -> str:
-    """A text table: methods × (nDCG@10, recall@10, MRR@10) for dev, test and all."""
+    """A text table: methods × (nDCG@10, recall@10 of answers, recall@10 of all relevant, MRR@10) per half."""
     halves = [("dev", [q for q in queries if q["split"] == "dev"]), ("test", [q for q in queries if q["split"] == "test"]),
               ("all", queries)]
-    head = f"{'method':<22}" + "".join(f"| {h:<5} nDCG  R@10  MRR  " for h, _ in halves)
+    head = f"{'method':<26}{'half':<6}{'nDCG@10':>9}{'R@10':>8}{'R@10 all':>10}{'MRR@10':>8}"
     lines = [head, "-" * len(head)]
     for name, runs in rows.items():
-        cells = []
-        for _, qs in halves:
+        for half, qs in halves:
             s = scores(runs, qs)
-            cells.append(f"| {s['ndcg']:.3f} {s['recall']:.3f} {s['mrr']:.3f}   ")
-        lines.append(f"{name:<22}" + "".join(cells))
+            lines.append(f"{name if half == 'dev' else '':<26}{half:<6}{s['ndcg']:>9.3f}{s['recall2']:>8.3f}{s['recall']:>10.3f}{s['mrr']:>8.3f}")
     n = {h: len([q for q in qs if q["relevant"]]) for h, qs in halves}
-    lines.append(f"(queries with judged relevant paragraphs: dev {n['dev']}, test {n['test']}, all {n['all']})")
+    lines.append(f"R@10: share of the answering paragraphs (grade 2) in the top 10 (at most 10 counted); "
+                 f"R@10 all: the same for every judged-relevant paragraph (grade 1 or 2). Queries: dev {n['dev']}, "
+                 f"test {n['test']}.")
     return "\n".join(lines)
 
 
@@ -235,11 +236,12 @@ def exact_dense(vectors: np.ndarray, qvec: np.ndarray, allowed: np.ndarray | Non
     return [(int(i), float(sims[i])) for i in order if np.isfinite(sims[i])]
 
 
-def variants(runner: Runner, ev: EvalSet, model, out) -> list[tuple[str, dict[str, list[str]]]]:
-    """Try what the field does; print one markdown table (dev and test nDCG/recall/MRR).
+def variants(runner: Runner, ev: EvalSet, model, out) -> dict[str, dict[str, list[str]]]:
+    """Try what the field does; print a markdown table (dev and test) and return the rankings.
 
-    Rankings are computed once per variant (depth 100) and fused offline with the production
-    ``search.fuse``; filters are applied exactly as in the database.
+    Each ranker runs once per variant (depth 100, filters applied exactly as in the database);
+    fusions are computed offline with the production ``search.fuse``. Settings are chosen on
+    the dev half only; the test half shows whether the choice holds.
     """
     queries = ev.queries
     ids = [p["id"] for p in ev.paragraphs]
@@ -251,90 +253,91 @@ def variants(runner: Runner, ev: EvalSet, model, out) -> list[tuple[str, dict[st
             ok = {runner.mapping[pid] for pid, in runner.con.execute(
                 f"SELECT p.para_id FROM paragraphs p JOIN documents d USING (doc_id) WHERE {where}", params).fetchall()}
             allowed[q["qid"]] = np.asarray([pid in ok for pid in ids])
-    rows: list[tuple[str, dict[str, list[str]]]] = []
+    rows: dict[str, dict[str, list[str]]] = {}
     as_ids = lambda runs: {qid: [pid for pid, _ in r] for qid, r in runs.items()}  # noqa: E731
 
-    # BM25: DuckDB FTS, then bm25s with our analyser
-    duck = {q["qid"]: runner.duckdb_bm25(q, DEPTH) for q in queries}
-    rows.append(("BM25 DuckDB FTS (Swedish stemmer, stop words)", as_ids(duck)))
-    texts = [p["text"] for p in ev.paragraphs]
-    bm25_runs, bm25_max = {}, {}
-    for label, kw in [("BM25 bm25s, stems, no compound parts", {"decompound": False}),
-                      ("BM25 bm25s, stems + compound parts", {"decompound": True}),
-                      ("  … k1=1.5, b=0.75", {"decompound": True, "k1": 1.5}),
-                      ("  … k1=0.9, b=0.4", {"decompound": True, "k1": 0.9, "b": 0.4}),
-                      ("  … no stop words", {"decompound": True, "stop": set()})]:
+    rows["BM25: DuckDB FTS (Swedish stemmer, stop words)"] = as_ids({q["qid"]: runner.duckdb_bm25(q, DEPTH) for q in queries})
+    plain = [p["text"] for p in ev.paragraphs]
+    titled = passage_texts(ev, with_title=True)
+    bm25, bm25_max = {}, {}
+    for label, texts, kw in [("BM25: bm25s, Snowball stems", plain, {"decompound": False}),
+                             ("BM25: + compound parts", plain, {"decompound": True}),
+                             ("BM25: + compound parts, k1=1.5", plain, {"decompound": True, "k1": 1.5}),
+                             ("BM25: + compound parts, k1=0.9 b=0.4", plain, {"decompound": True, "k1": 0.9, "b": 0.4}),
+                             ("BM25: + compound parts, no stop words", plain, {"decompound": True, "stop": set()}),
+                             ("BM25: + compound parts + title (ours)", titled, {"decompound": True})]:
         index = Bm25Index.build(texts, np.arange(len(texts)), 0, **kw)
-        runs = {}
+        runs, maxima = {}, {}
         for q in queries:
             mask = allowed.get(q["qid"])
-            runs[q["qid"]] = [(ids[i], s) for i, s in index.search(q["query"], DEPTH, None if mask is None else np.flatnonzero(mask))]
-            if label == "BM25 bm25s, stems + compound parts":
-                bm25_max[q["qid"]] = index.max_score(q["query"])
-        bm25_runs[label] = runs
-        rows.append((label, as_ids(runs)))
-    bm25_best = bm25_runs["BM25 bm25s, stems + compound parts"]
+            runs[q["qid"]] = [(ids[i], sc) for i, sc in index.search(q["query"], DEPTH, None if mask is None else np.flatnonzero(mask))]
+            maxima[q["qid"]] = index.max_score(q["query"])
+        bm25[label], bm25_max[label] = runs, maxima
+        rows[label] = as_ids(runs)
 
-    # dense: what is embedded, and the query prefix
-    dense_runs = {}
-    for label, with_title, prompt in [("Dense, paragraph, query prefix", False, "query"),
-                                      ("Dense, paragraph, no query prefix", False, None),
-                                      ("Dense, passage prefix on queries too", False, "passage"),
-                                      ("Dense, title + paragraph, query prefix", True, "query")]:
+    dense = {}
+    for label, with_title, prompt in [("Dense: paragraph, 'query: ' prefix (ours)", False, "query"),
+                                      ("Dense: paragraph, no query prefix", False, None),
+                                      ("Dense: 'passage: ' prefix on queries too", False, "passage"),
+                                      ("Dense: title + paragraph embedded", True, "query")]:
         pvec = cached_embeddings(model, passage_texts(ev, with_title), "passage", "passages-title" if with_title else "passages")
         qv = cached_embeddings(model, [q["query"] for q in queries], prompt, f"queries-{prompt}")
-        runs = {q["qid"]: [(ids[i], s) for i, s in exact_dense(pvec, qv[n], allowed.get(q["qid"]))] for n, q in enumerate(queries)}
-        dense_runs[label] = runs
-        rows.append((label, as_ids(runs)))
-    dense_best = dense_runs["Dense, paragraph, query prefix"]
+        dense[label] = {q["qid"]: [(ids[i], sc) for i, sc in exact_dense(pvec, qv[n], allowed.get(q["qid"]))] for n, q in enumerate(queries)}
+        rows[label] = as_ids(dense[label])
 
-    def fused(settings: SearchSettings, b_runs=bm25_best, d_runs=dense_best, with_max=True) -> dict[str, list[str]]:
+    def fused(settings: SearchSettings, b_label: str, d_label: str, with_max: bool = True) -> dict[str, list[str]]:
         result = {}
         for q in queries:
-            b = b_runs[q["qid"]][:settings.candidates]
-            d = d_runs[q["qid"]][:settings.candidates]
-            top = sorted(search.fuse(b, d, settings, bm25_max[q["qid"]] if with_max else None).items(), key=lambda kv: (-kv[1], kv[0]))
+            b = bm25[b_label][q["qid"]][:settings.candidates] if b_label in bm25 else duck[q["qid"]][:settings.candidates]
+            d = dense[d_label][q["qid"]][:settings.candidates]
+            upper = bm25_max[b_label][q["qid"]] if with_max and b_label in bm25_max else None
+            top = sorted(search.fuse(b, d, settings, upper).items(), key=lambda kv: (-kv[1], kv[0]))
             result[q["qid"]] = [pid for pid, _ in top[:DEPTH]]
         return result
 
+    duck = {q["qid"]: runner.duckdb_bm25(q, DEPTH) for q in queries}
     dev = [q for q in queries if q["split"] == "dev"]
     test = [q for q in queries if q["split"] == "test"]
-    rows.append(("Hybrid RRF k=60, w=0.5, 50 each (common default)", fused(SearchSettings(fusion="rrf", rrf_k=60, bm25_weight=0.5))))
-    rows.append(("Hybrid score fusion, min-max both, w=0.5", fused(SearchSettings(fusion="score", bm25_norm="minmax", dense_norm="minmax", bm25_weight=0.5))))
+    B, B0, D, DT = ("BM25: + compound parts + title (ours)", "BM25: + compound parts",
+                    "Dense: paragraph, 'query: ' prefix (ours)", "Dense: title + paragraph embedded")
+    rows["Hybrid: RRF k=60, w=0.5 (common default)"] = fused(SearchSettings(fusion="rrf", rrf_k=60, bm25_weight=0.5), B, D)
+    rows["Hybrid: min-max score fusion, w=0.5"] = fused(SearchSettings(fusion="score", bm25_norm="minmax", dense_norm="minmax", bm25_weight=0.5), B, D)
     grid = []
     for cand in (20, 50, 100):
-        for w in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+        for w in (0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
             for rrf_k in (5, 10, 20, 40, 60, 100):
                 grid.append(SearchSettings(fusion="rrf", rrf_k=rrf_k, bm25_weight=w, candidates=cand))
             for bn in ("query", "max", "minmax"):
                 for dn in ("raw", "minmax"):
                     grid.append(SearchSettings(fusion="score", bm25_norm=bn, dense_norm=dn, bm25_weight=w, candidates=cand))
-    tried = [(scores(r := fused(s), dev)["ndcg"], s, r) for s in grid]
-    best = {}
-    for ndcg_dev, s, r in tried:
-        key = (s.fusion, s.bm25_norm if s.fusion == "score" else "", s.dense_norm if s.fusion == "score" else "")
-        if key not in best or ndcg_dev > best[key][0]:
-            best[key] = (ndcg_dev, s, r)
-    for key, (_, s, r) in sorted(best.items(), key=lambda kv: -kv[1][0]):
-        if s.fusion == "rrf":
-            name = f"Hybrid RRF k={s.rrf_k}, w={s.bm25_weight}, {s.candidates} each (best on dev)"
+    tried = [(scores(r := fused(st, B, D), dev)["ndcg"], st, r) for st in grid]
+    best: dict[tuple, tuple] = {}
+    for nd, st, r in tried:
+        key = (st.fusion, st.bm25_norm if st.fusion == "score" else "", st.dense_norm if st.fusion == "score" else "")
+        if key not in best or nd > best[key][0]:
+            best[key] = (nd, st, r)
+    for _, st, r in sorted(best.values(), key=lambda t: -t[0]):
+        if st.fusion == "rrf":
+            name = f"Hybrid: RRF k={st.rrf_k}, w={st.bm25_weight}, {st.candidates} each (best on dev)"
         else:
-            name = f"Hybrid score fusion, BM25 {s.bm25_norm}, dense {s.dense_norm}, w={s.bm25_weight}, {s.candidates} each (best on dev)"
-        rows.append((name, r))
-    top = max(tried, key=lambda t: t[0])[1]
-    rows.append((f"… best, with DuckDB BM25 instead (no compound parts)",
-                 fused(replace(top, bm25_norm="max" if top.bm25_norm == "query" else top.bm25_norm), b_runs=duck, with_max=False)))
-    rows.append(("… best, with title + paragraph embeddings", fused(top, d_runs=dense_runs["Dense, title + paragraph, query prefix"])))
+            name = f"Hybrid: score fusion, BM25/{st.bm25_norm}, dense {st.dense_norm}, w={st.bm25_weight}, {st.candidates} each (best on dev)"
+        rows[name] = r
+    ours = SearchSettings()
+    rows["Hybrid (ours): score fusion, BM25/query max, dense raw, w=0.1, 50 each"] = fused(ours, B, D)
+    rows["  … with BM25 without titles"] = fused(ours, B0, D)
+    rows["  … with DuckDB BM25 (BM25/top score)"] = fused(replace(ours, bm25_norm="max"), "duckdb", D, with_max=False)
+    rows["  … with title + paragraph embeddings"] = fused(ours, B, DT)
 
-    print("\n| variant | dev nDCG@10 | dev R@10 | dev MRR | test nDCG@10 | test R@10 | test MRR |", file=out)
-    print("|---|---:|---:|---:|---:|---:|---:|", file=out)
-    for name, runs in rows:
+    print("\n| variant | dev nDCG@10 | dev R@10 | dev R@10 all | dev MRR | test nDCG@10 | test R@10 | test R@10 all | test MRR |", file=out)
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|", file=out)
+    for name, runs in rows.items():
         a, b = scores(runs, dev), scores(runs, test)
-        print(f"| {name} | {a['ndcg']:.3f} | {a['recall']:.3f} | {a['mrr']:.3f} | {b['ndcg']:.3f} | {b['recall']:.3f} | {b['mrr']:.3f} |", file=out)
+        print(f"| {name} | {a['ndcg']:.3f} | {a['recall2']:.3f} | {a['recall']:.3f} | {a['mrr']:.3f} | "
+              f"{b['ndcg']:.3f} | {b['recall2']:.3f} | {b['recall']:.3f} | {b['mrr']:.3f} |", file=out)
     print("\nTop fusion settings on dev (nDCG@10 dev / test):", file=out)
-    for ndcg_dev, s, r in sorted(tried, key=lambda t: -t[0])[:12]:
-        desc = f"rrf k={s.rrf_k}" if s.fusion == "rrf" else f"score bm25={s.bm25_norm} dense={s.dense_norm}"
-        print(f"  {desc} w={s.bm25_weight} cand={s.candidates}: {ndcg_dev:.3f} / {scores(r, test)['ndcg']:.3f}", file=out)
+    for nd, st, r in sorted(tried, key=lambda t: -t[0])[:10]:
+        desc = f"rrf k={st.rrf_k}" if st.fusion == "rrf" else f"score BM25/{st.bm25_norm} dense {st.dense_norm}"
+        print(f"  {desc} w={st.bm25_weight} candidates={st.candidates}: {nd:.3f} / {scores(r, test)['ndcg']:.3f}", file=out)
     return rows
 
 
@@ -391,19 +394,19 @@ def main(argv: list[str] | None = None) -> int:
         try:
             rows = {
                 "BM25 (DuckDB FTS)": {q["qid"]: _ids(runner.duckdb_bm25(q)) for q in ev.queries},
-                "BM25 (ours: +compounds)": {q["qid"]: _ids(runner.ranking(q, "bm25")) for q in ev.queries},
-                "Dense (e5, HNSW)": {q["qid"]: _ids(runner.ranking(q, "dense")) for q in ev.queries},
+                "Dense (e5-small, HNSW)": {q["qid"]: _ids(runner.ranking(q, "dense")) for q in ev.queries},
                 "Hybrid (ours)": {q["qid"]: _ids(runner.ranking(q, "hybrid")) for q in ev.queries},
+                "  its BM25 (bm25s)": {q["qid"]: _ids(runner.ranking(q, "bm25")) for q in ev.queries},
             }
             print(f"\nSearch quality on {len(ev.paragraphs)} Swedish paragraphs, {len(ev.queries)} queries "
                   f"(nDCG@10 | recall@10 | MRR@10):\n")
             print(table(rows, ev.queries))
             print()
             print(per_type(rows, ev.queries))
+            if args.variants or args.pool:
+                rows.update(variants(runner, ev, model, sys.stdout if args.variants else open("/dev/null", "w")))
             if args.pool:
                 print(f"\n{pool(rows, ev, args.pool)} unjudged candidates written to {args.pool}")
-            if args.variants:
-                variants(runner, ev, model, sys.stdout)
         finally:
             runner.close()
     return 0

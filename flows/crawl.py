@@ -9,6 +9,7 @@ again, so readers in other processes are locked out only for a moment.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import replace
 from collections import Counter
@@ -17,7 +18,7 @@ from itertools import islice
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
 from pipeline import clean, embed, fetch, nlp, search, sources
@@ -60,14 +61,46 @@ def fetch_task(source: Source, db: str, run_id: str) -> dict:
     settings = fetch.FetchSettings(delay=source.delay, allow_private=source.allow_private)
     outcomes: Counter[str] = Counter()
     failed: list[tuple[str, str]] = []
-    for batch in batched(fetch.crawl(source, settings, known=known, queue=queue or None, seen=seen), FETCH_BATCH):
+    progress = CrawlProgress(source.name, already=len(seen))
+    pages = fetch.crawl(source, settings, known=known, queue=queue or None, seen=seen, progress=progress)
+    for batch in batched(pages, FETCH_BATCH):
         with Store(db) as store:
             outcomes["same_body"] += store.record_fetches(run_id, batch)
         outcomes.update(r.outcome for r in batch)
         failed += [(r.url, r.error or r.outcome) for r in batch if r.outcome == "failed"]
     with Store(db) as store:
         store.close_cycle(source.name)
+    progress.finish()
     return {"outcomes": dict(outcomes), "failed": failed}
+
+
+class CrawlProgress:
+    """Shows crawl progress (pages done / queued, per host) in the log and as a Prefect progress artifact."""
+
+    def __init__(self, source: str, already: int = 0, every: float = 2.0):
+        self.logger = get_run_logger()
+        self.already = already
+        self.every = every
+        self._last = 0.0
+        self._hosts: dict[str, dict[str, int]] = {}
+        self.artifact = create_progress_artifact(0.0, key=f"crawl-progress-{source}", description=f"Crawl of {source}")
+
+    def __call__(self, hosts: dict[str, dict[str, int]]) -> None:
+        self._hosts = hosts
+        if time.monotonic() - self._last >= self.every:
+            self._report()
+
+    def finish(self) -> None:
+        self._report()
+        update_progress_artifact(self.artifact, 100.0)
+
+    def _report(self) -> None:
+        self._last = time.monotonic()
+        done = self.already + sum(h["done"] for h in self._hosts.values())
+        queued = sum(h["queued"] for h in self._hosts.values())
+        per_host = ", ".join(f"{host}: {h['done']} done / {h['queued']} queued" for host, h in self._hosts.items())
+        self.logger.info("crawl progress: %d done, %d queued (%s)", done, queued, per_host or "starting")
+        update_progress_artifact(self.artifact, 100.0 * done / max(1, done + queued))
 
 
 @task(cache_policy=NO_CACHE)

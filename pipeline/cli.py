@@ -140,13 +140,72 @@ def sql(query: str, db: Path, as_json: bool) -> None:
     if as_json:
         click.echo(frame.to_json(orient="records", force_ascii=False, date_format="iso"))
         return
-    table = Table(show_lines=False)
-    for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(*["" if v is None else str(v) for v in row])
-    console.print(table)
+    _print_frame(frame)
     console.print(f"{len(frame)} rows")
+
+
+@cli.command()
+@click.option("--sources", "sources_file", type=click.Path(exists=True, dir_okay=False), help="Sources YAML file.")
+@db_option
+@json_option
+def status(sources_file: str | None, db: Path, as_json: bool) -> None:
+    """Per source: last run, pages ok / unchanged / failed, next scheduled run; and the database size.
+
+    Example: samverkan status
+    """
+    from pipeline import sources
+    from pipeline.store import Store
+
+    with Store(db, read_only=True) as store:
+        frame = store.status()
+    schedules = {s.name: s for s in sources.load_sources(sources_file or sources.DEFAULT_SOURCES_FILE)}
+    frame["next_run"] = [sources.next_run(schedules[n]) if n in schedules else None for n in frame["source"]]
+    size_mb = db.stat().st_size / 1e6
+    if as_json:
+        click.echo(json.dumps({"database": str(db), "size_mb": round(size_mb, 2),
+                               "sources": json.loads(frame.to_json(orient="records", date_format="iso"))}, ensure_ascii=False))
+        return
+    _print_frame(frame)
+    console.print(f"database {db}: {size_mb:.1f} MB")
+
+
+@cli.command()
+@click.argument("name")
+@db_option
+@json_option
+def person(name: str, db: Path, as_json: bool) -> None:
+    """Everything stored about a person: roles, organisations, mentions and action points.
+
+    Example: samverkan person "Eva Ek" --json
+    """
+    from pipeline.store import Store
+
+    with Store(db, read_only=True) as store:
+        report = store.person(name)
+    if report["people"].empty:
+        raise click.ClickException(f"nothing stored about {name!r}")
+    if as_json:
+        click.echo(json.dumps({k: json.loads(v.to_json(orient="records", date_format="iso", force_ascii=False))
+                               for k, v in report.items()}, ensure_ascii=False, indent=2))
+        return
+    for title, frame in report.items():
+        console.print(f"[bold]{title.replace('_', ' ')}[/bold]")
+        _print_frame(frame.drop(columns=["person_id"], errors="ignore"))
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@db_option
+def export(directory: Path, db: Path) -> None:
+    """Write every table as Parquet, with schema.json (readable by pandas, polars, DuckDB).
+
+    Example: samverkan export export/
+    """
+    from pipeline.store import Store
+
+    with Store(db, read_only=True) as store:
+        written = store.export(directory)
+    console.print(f"wrote {len(written)} tables and schema.json to {directory}")
 
 
 @cli.command()
@@ -173,6 +232,15 @@ def extract(file: Path, doc_date, model, as_json: bool) -> None:
         click.echo(json.dumps(extraction.to_json(), ensure_ascii=False, indent=2))
     else:
         _print_extraction(extraction)
+
+
+def _print_frame(frame) -> None:
+    table = Table(show_lines=False)
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[_cell(v) for v in row])
+    console.print(table)
 
 
 def _print_results(results, query: str) -> None:
@@ -216,9 +284,9 @@ def _print_extraction(extraction) -> None:
 
 
 def _cell(value) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):
         return ""
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)) or getattr(value, "ndim", 0) == 1:
         return ", ".join(map(str, value))
     return str(value)
 
@@ -230,7 +298,7 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except (ConfigError, StoreError, ValueError) as exc:
-        console.print(f"[red]Error:[/red] {exc}")
+        click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
     except click.exceptions.Abort:
         sys.exit(130)

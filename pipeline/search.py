@@ -2,16 +2,18 @@
 
 Two rankers see only the paragraphs that pass the filters:
 
-* **BM25** over Swedish text: lower-cased words, Swedish stop words, Snowball Swedish stems,
-  and the parts of compound words ("bostadsanpassningsbidrag" also counts as "bostad",
+* **BM25** over the document title and the paragraph: lower-cased words, Swedish stop words,
+  Snowball Swedish stems, and the parts of compound words ("bostadsanpassningsbidrag" also counts as "bostad",
   "anpassning", "bidrag"). It runs on a ``bm25s`` sparse index saved next to the database;
   without one (or when it is out of step) DuckDB's full-text index is used instead.
 * **Dense**: cosine similarity of e5 embeddings ("query: " prefix on the question), from the
   HNSW index in ``pipeline.ann``; filtered searches over few paragraphs, and databases whose
   index is out of step, are searched exactly.
 
-The hybrid fuses the two lists with weighted reciprocal rank fusion (settings tuned on the dev
-half of ``tests/search/queries.jsonl``; see docs/search.md). Filters are applied inside both
+The hybrid adds the two lists' scores: cosine similarity, plus 0.1 × the BM25 score divided by
+the highest BM25 score the query could reach, so a query whose rare words all match (a name,
+an abbreviation) moves paragraphs up, while one that shares only common words barely counts.
+The settings were tuned on the dev half of ``tests/search/queries.jsonl`` (docs/search.md). Filters are applied inside both
 rankers, so ``k`` results come back whenever at least ``k`` paragraphs match.
 """
 
@@ -64,9 +66,9 @@ class SearchSettings:
     """
 
     candidates: int = 50
-    fusion: Literal["rrf", "score"] = "rrf"
+    fusion: Literal["rrf", "score"] = "score"
     rrf_k: int = 60
-    bm25_weight: float = 0.5
+    bm25_weight: float = 0.1
     bm25_norm: Literal["minmax", "max", "query"] = "query"
     dense_norm: Literal["minmax", "raw"] = "raw"
     ann: hnsw.AnnSettings = field(default_factory=hnsw.AnnSettings)
@@ -355,7 +357,8 @@ def update_indexes(con: duckdb.DuckDBPyConnection, db: str | Path, full_text: bo
     counts["bm25"] = -1
     if full_text:
         rows = con.execute(
-            "SELECT s.label, p.text FROM search_items s JOIN paragraphs p USING (para_id) ORDER BY s.label"
+            """SELECT s.label, coalesce(d.title || chr(10), '') || p.text AS text FROM search_items s
+               JOIN paragraphs p USING (para_id) JOIN documents d USING (doc_id) ORDER BY s.label"""
         ).fetchnumpy()
         bm25 = Bm25Index.build(list(rows["text"]), rows["label"].astype(np.int64), index.generation)
         if directory is not None:

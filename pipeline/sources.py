@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+from cronsim import CronSim, CronSimError
 
 from pipeline.records import Source
 
@@ -41,7 +43,6 @@ _FIELDS = {
     "delay": float,
 }
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 
 
 class ConfigError(ValueError):
@@ -156,5 +157,13 @@ def _is(value: Any, kind: type) -> bool:
 
 
 def _valid_cron(expr: str) -> bool:
-    fields = expr.split()
-    return len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields)
+    try:
+        CronSim(expr, datetime.now())
+    except CronSimError:
+        return False
+    return len(expr.split()) == 5
+
+
+def next_run(source: Source, after: datetime | None = None) -> datetime:
+    """When the source's schedule next fires (server-local time)."""
+    return next(CronSim(source.schedule, after or datetime.now()))

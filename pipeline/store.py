@@ -533,6 +533,71 @@ class Store:
                stopwords = 'fts_stopwords', strip_accents = 0, lower = 1, overwrite = 1)"""
         )
 
+    def status(self) -> pd.DataFrame:
+        """Per source: the last run, its page counts, and what is stored now."""
+        return self._con.execute(
+            """SELECT s.name AS source, s.schedule, r.started_at AS last_run, r.status,
+                      r.pages_fetched AS pages_ok, r.pages_unchanged, r.pages_failed,
+                      (SELECT count(*) FROM documents d WHERE d.source = s.name) AS documents
+               FROM sources s
+               LEFT JOIN (SELECT * FROM runs QUALIFY row_number() OVER (PARTITION BY source ORDER BY started_at DESC) = 1) r
+                 ON r.source = s.name
+               ORDER BY s.name"""
+        ).df()
+
+    def person(self, name: str) -> dict[str, pd.DataFrame]:
+        """Everything stored about people with this name or alias (case-insensitive).
+
+        Returns:
+            DataFrames ``people`` (roles, organisations, aliases), ``mentions`` (document, URL,
+            date, role) and ``action_points`` (where they are an assignee).
+        """
+        con = self._con
+        people = con.execute(
+            """SELECT person_id, name, organisation, roles, aliases FROM people
+               WHERE list_contains(list_transform(list_append(aliases, name), x -> lower(x)), lower(?))
+               ORDER BY name, organisation""",
+            [name],
+        ).df()
+        ids = people["person_id"].tolist()
+        names = sorted({n for row in people.itertuples() for n in (row.name, *row.aliases)} | {name})
+        mentions = con.execute(
+            """SELECT p.name, m.role, m.organisation, m.present, d.title, d.url,
+                      coalesce(d.published, d.document_date) AS date
+               FROM person_mentions m JOIN people p USING (person_id) JOIN documents d USING (doc_id)
+               WHERE list_contains(?, m.person_id) ORDER BY date, d.url""",
+            [ids],
+        ).df()
+        actions = con.execute(
+            """SELECT a.text, a.assignees, a.due, d.title, d.url FROM action_points a JOIN documents d USING (doc_id)
+               WHERE list_has_any(a.assignees, ?) ORDER BY a.due_start NULLS LAST, d.url""",
+            [names],
+        ).df()
+        return {"people": people, "mentions": mentions, "action_points": actions}
+
+    def export(self, directory: str | Path) -> list[Path]:
+        """Write every table as Parquet into ``directory``, with ``schema.json`` describing them."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        con = self._con
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' AND table_type = 'BASE TABLE' "
+            "ORDER BY table_name").fetchall()]
+        schema, written = {}, []
+        for table in tables:
+            path = out / f"{table}.parquet"
+            con.execute(f"COPY {table} TO '{path}' (FORMAT parquet)")
+            schema[table] = {
+                "file": path.name,
+                "rows": con.execute(f"SELECT count(*) FROM {table}").fetchone()[0],
+                "columns": [{"name": c, "type": t} for c, t in con.execute(
+                    "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'main' "
+                    "AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()],
+            }
+            written.append(path)
+        (out / "schema.json").write_text(json.dumps(schema, indent=2, ensure_ascii=False), encoding="utf-8")
+        return written
+
     def query(self, sql: str, params: Sequence[Any] | None = None):
         """Run SQL and return a pandas DataFrame."""
         return self._con.execute(sql, params or []).df()

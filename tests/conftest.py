@@ -75,3 +75,14 @@ def e5_model():
     if not (path / "modules.json").exists():
         pytest.skip(f"{path} not built: run `make setup` (models/convert_e5.py)")
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_nlp():
+    """The trained Swedish pipeline directory; tests that need it skip clearly when it is missing."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "models" / "sv_samverkan"
+    if not (path / "config.cfg").exists():
+        pytest.skip(f"{path} not built: run `make models`")
+    return path

@@ -30,6 +30,7 @@ def test_defaults_apply_and_hosts_default_to_start_urls():
         ({"name": "ok", "start_urls": ["https://a.se/"], "page_limit": "ten"}, "source 'ok': field 'page_limit' must be int"),
         ({"name": "ok", "start_urls": ["https://a.se/"], "page_limit": 0}, "source 'ok': field 'page_limit' must be at least 1"),
         ({"name": "ok", "start_urls": ["https://a.se/"], "schedule": "every night"}, "source 'ok': field 'schedule' is not a cron"),
+        ({"name": "ok", "start_urls": ["https://a.se/"], "schedule": "61 3 * * *"}, "source 'ok': field 'schedule' is not a cron"),
         ({"name": "ok", "start_urls": ["https://a.se/"], "allowed_hosts": ["b.se"]}, "source 'ok': field 'allowed_hosts'"),
         ({"name": "ok", "start_urls": ["https://a.se/"], "speed": 3}, "source 'ok': unknown field 'speed'"),
         ({"name": "Bad Name", "start_urls": ["https://a.se/"]}, "field 'name' must be lowercase"),
@@ -57,3 +58,12 @@ def test_missing_and_invalid_files(tmp_path):
     bad.write_text("sources: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_sources(bad)
+
+
+def test_next_run_follows_the_cron():
+    from datetime import datetime
+
+    from pipeline.sources import next_run
+
+    [s] = parse_sources({"sources": [{"name": "a", "start_urls": ["https://a.se/"], "schedule": "30 2 * * *"}]})
+    assert next_run(s, datetime(2024, 5, 1, 12, 0)) == datetime(2024, 5, 2, 2, 30)
