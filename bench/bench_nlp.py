@@ -88,7 +88,7 @@ def main() -> None:
         # the ner component carries its own encoder (listeners replaced when assembled)
         with nlp.select_pipes(enable=["ner"]):
             rate, n = run(nlp, texts, args.repeat, args.batch_size)
-        print(f"{device}  NER only {nlp.pipe_names}: {rate:,.0f} words/s")
+            print(f"{device}  NER only {nlp.pipe_names}: {rate:,.0f} words/s")
 
 
 if __name__ == "__main__":

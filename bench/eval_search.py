@@ -406,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.variants or args.pool:
                 rows.update(variants(runner, ev, model, sys.stdout if args.variants else open("/dev/null", "w")))
             if args.pool:
-                print(f"\n{pool(rows, ev, args.pool)} unjudged candidates written to {args.pool}")
+                pooled = {k: v for k, v in rows.items() if not k.startswith(("BM25:", "Dense:"))}
+                print(f"\n{pool(pooled, ev, args.pool)} unjudged candidates written to {args.pool}")
         finally:
             runner.close()
     return 0

@@ -114,8 +114,8 @@ def staged_task(source: str, db: str) -> list[str]:
 def clean_task(urls: list[str], source: str, db: str, run_id: str) -> tuple[list[Document], int]:
     """Clean staged pages; return the documents whose text changed and how many did not."""
     with Store(db) as store:
-        pages, known_boilerplate = store.staged_pages(urls), store.boilerplate(source)
-    batch = clean.clean_batch(pages, known_boilerplate)  # the file is free for readers meanwhile
+        pages, known_boilerplate, suppressed = store.staged_pages(urls), store.boilerplate(source), store.suppression()
+    batch = clean.clean_batch(pages, known_boilerplate, suppressed=suppressed)  # the file is free for readers meanwhile
     with Store(db) as store:
         store.save_boilerplate(source, batch.boilerplate)
         store.record_failures(run_id, source, batch.failures)

@@ -24,13 +24,15 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
 from pipeline.fetch import decode_html
-from pipeline.records import Document, FetchResult
+from pipeline.records import Document, FetchResult, name_hash
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
 _BLOCK_TAGS = {"head", "p", "item", "row", "quote", "code"}
 _SPACE = re.compile(r"\s+")
+_NAME_WORD = re.compile(r"[A-ZÅÄÖÉÜ][\w'’-]*|\b(?:von|af|av|de|van|der|la)\b")
+REDACTED = "[borttaget]"
 _PDF_NEW_BLOCK = re.compile(r"^([•\-–*§]|\d+[.)] )")
 
 
@@ -160,13 +162,19 @@ def repeated_blocks(pages: Iterable[Iterable[str]], settings: CleanSettings = Cl
     return {fp for fp, n in counts.items() if n >= needed}
 
 
-def clean_batch(results: Iterable[FetchResult], known_boilerplate: Collection[str] = (), settings: CleanSettings = CleanSettings()) -> CleanBatch:
+def clean_batch(
+    results: Iterable[FetchResult],
+    known_boilerplate: Collection[str] = (),
+    settings: CleanSettings = CleanSettings(),
+    suppressed: tuple[str, Collection[str]] = ("", ()),
+) -> CleanBatch:
     """Clean every ok page of one site's batch, dropping blocks repeated across its pages.
 
     Args:
         results: fetch results of one source (only ``ok`` ones are cleaned).
         known_boilerplate: fingerprints already known for this site from earlier runs.
         settings: clean settings.
+        suppressed: (salt, salted name hashes) of erased people: their names are redacted.
 
     Returns:
         The documents, the site's boilerplate fingerprints (known plus newly found) and
@@ -191,12 +199,44 @@ def clean_batch(results: Iterable[FetchResult], known_boilerplate: Collection[st
         (d.paragraphs for d in drafts if d.kind == "html"), settings
     )
     for draft in drafts:
+        draft.paragraphs = redact_names(draft.paragraphs, *suppressed)
         doc = _without_blocks(draft, batch.boilerplate)
         if doc is None:
             batch.failures.append((draft.url, "only boilerplate"))
         else:
             batch.documents.append(doc)
     return batch
+
+
+def redact_names(paragraphs: list[str], salt: str, hashes: Collection[str]) -> list[str]:
+    """Replace names whose salted hash is on the suppression list with ``[borttaget]``.
+
+    Candidates are runs of two to four capitalised words (name particles such as "von"
+    allowed inside), also with a genitive -s removed.
+    """
+    if not hashes:
+        return paragraphs
+    return [_redact_paragraph(p, salt, hashes) for p in paragraphs]
+
+
+def _redact_paragraph(text: str, salt: str, hashes: Collection[str]) -> str:
+    words = list(_NAME_WORD.finditer(text))
+    spans = []
+    for i, first in enumerate(words):
+        if not first.group()[0].isupper():
+            continue
+        for j in range(i + 1, min(i + 5, len(words))):
+            if text[words[j - 1].end() : words[j].start()] != " ":
+                break
+            candidate = text[first.start() : words[j].end()]
+            if not words[j].group()[0].isupper():
+                continue
+            for name in (candidate, candidate[:-1] if candidate.endswith("s") else None):
+                if name and name_hash(salt, name) in hashes:
+                    spans.append((first.start(), words[j].end()))
+    for start, end in sorted(set(spans), reverse=True):
+        text = text[:start] + REDACTED + text[end:]
+    return text
 
 
 def _without_blocks(doc: Document, boilerplate: Collection[str]) -> Document | None:

@@ -194,6 +194,32 @@ def person(name: str, db: Path, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Erase without asking for confirmation.")
+@db_option
+def forget(name: str, yes: bool, db: Path) -> None:
+    """Erase a person (GDPR): rows, mentions, assignments, the name in stored text; later crawls redact it.
+
+    Example: samverkan forget "Eva Ek" --yes
+    """
+    from pipeline import embed, search
+    from pipeline.store import Store
+
+    if not yes:
+        click.confirm(f"Erase everything stored about {name!r}? This cannot be undone", abort=True)
+    with Store(db) as store:
+        counts, changed = store.erase_person(name)
+    vectors = embed.embed_passages(embed.load_model(), [text for _, text in changed]) if changed else None
+    with Store(db) as store:
+        if changed:
+            store.set_embeddings([para_id for para_id, _ in changed], vectors)
+        store.rebuild_fts(search.stopwords())
+        store.update_search_index(full_text=True)
+    console.print(", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in counts.items()))
+    console.print("The name is on the suppression list (stored only as a salted hash).")
+
+
+@cli.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @db_option
 def export(directory: Path, db: Path) -> None:

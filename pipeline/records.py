@@ -195,3 +195,16 @@ def _jsonable(value: Any) -> Any:
 def paragraph_key(text: str) -> str:
     """Key of a paragraph's text: equal texts share one embedding."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def name_key(name: str) -> str:
+    """Case- and punctuation-insensitive key for names of people and organisations."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFC", name).casefold()
+    return " ".join(text.replace(".", " ").replace(",", " ").split())
+
+
+def name_hash(salt: str, name: str) -> str:
+    """Salted hash of a name: how erased names are remembered without keeping them."""
+    return hashlib.sha256(f"{salt}\x00{name_key(name)}".encode("utf-8")).hexdigest()

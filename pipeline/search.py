@@ -136,7 +136,7 @@ class Decompounder:
     def __init__(self, frequencies: dict[str, int], min_part: int = 3, min_count: int = 2, min_length: int = 7):
         self.freq = frequencies
         self.min_part, self.min_count, self.min_length = min_part, min_count, min_length
-        self._cache: dict[str, tuple[str, ...]] = {}
+        self._cache: dict[tuple[str, int], tuple[tuple[str, ...], float]] = {}
 
     @classmethod
     def from_texts(cls, texts: Iterable[str], stop: set[str] = frozenset()) -> "Decompounder":
@@ -147,23 +147,34 @@ class Decompounder:
         return cls(dict(counts))
 
     def split(self, word: str, depth: int = 3) -> tuple[str, ...]:
-        """The parts of ``word`` (empty when it is not a compound)."""
-        if len(word) < self.min_length or depth == 0:
+        """The parts of ``word`` (empty when it is not a compound of known words)."""
+        if len(word) < self.min_length:
             return ()
-        if word in self._cache:
-            return self._cache[word]
-        best, best_score = (), float(self.freq.get(word, 0))
-        for i in range(self.min_part, len(word) - self.min_part + 1):
-            head, tail = word[:i], word[i:]
-            for h in (head, head[:-1] if head.endswith("s") and len(head) > self.min_part else None):
-                if h is None or not self._known(h) or not self._known(tail):
+        parts, _score = self._segment(word, depth)
+        return parts if len(parts) > 1 else ()
+
+    def _segment(self, word: str, depth: int) -> tuple[tuple[str, ...], float]:
+        """Best segmentation of ``word`` into known words and the geometric mean of their counts."""
+        key = (word, depth)
+        if key in self._cache:
+            return self._cache[key]
+        best: tuple[tuple[str, ...], float] = ((word,), float(self.freq.get(word, 0)))
+        if depth > 0:
+            for i in range(self.min_part, len(word) - self.min_part + 1):
+                head, tail = word[:i], word[i:]
+                heads = [head] + ([head[:-1]] if head.endswith("s") and len(head) > self.min_part else [])
+                known_heads = [h for h in heads if self._known(h)]
+                if not known_heads:
                     continue
-                score = (self.freq[h] * self.freq[tail]) ** 0.5
-                if score > best_score:
-                    best, best_score = (h, tail), score
-        if best:
-            best = (best[0], *(self.split(best[1], depth - 1) or (best[1],)))
-        self._cache[word] = best
+                tail_parts, _ = self._segment(tail, depth - 1)
+                if not all(self._known(p) for p in tail_parts):
+                    continue
+                h = max(known_heads, key=lambda x: self.freq[x])
+                parts = (h, *tail_parts)
+                score = float(np.exp(np.mean([np.log(self.freq[p]) for p in parts])))
+                if score > best[1]:
+                    best = (parts, score)
+        self._cache[key] = best
         return best
 
     def _known(self, part: str) -> bool:

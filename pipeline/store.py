@@ -16,8 +16,8 @@ import hashlib
 import importlib.util
 import json
 import logging
+import re
 import time
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,7 +28,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipeline.records import EmbeddedDocument, FetchResult, Source, paragraph_key
+from pipeline.clean import REDACTED
+from pipeline.records import EmbeddedDocument, FetchResult, Source, name_hash, name_key, paragraph_key
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -102,6 +103,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE search_state (name VARCHAR PRIMARY KEY, value BIGINT);
         """,
     ),
+    (
+        "0003_erasure",
+        """
+        CREATE TABLE settings (key VARCHAR PRIMARY KEY, value VARCHAR);
+        INSERT INTO settings VALUES ('name_salt', md5(random()::VARCHAR || now()::VARCHAR) || md5(random()::VARCHAR));
+        CREATE TABLE suppressed_names (name_hash VARCHAR PRIMARY KEY, added_at TIMESTAMP);
+        CREATE TABLE erasure_log (
+            erased_at TIMESTAMP, name_hash VARCHAR, people INTEGER, mentions INTEGER, documents INTEGER,
+            paragraphs INTEGER, action_points INTEGER, staged_pages INTEGER);
+        """,
+    ),
 ]
 
 # Tables whose rows belong to one document and are replaced when its page changes.
@@ -127,12 +139,6 @@ class KnownPage:
 def page_id(url: str) -> str:
     """Stable id of a page (and of its document): a hash of the canonical URL."""
     return hashlib.sha1(url.encode("utf-8")).hexdigest()[:16]
-
-
-def name_key(name: str) -> str:
-    """Case-, accent-of-spacing- and punctuation-insensitive key for names."""
-    text = unicodedata.normalize("NFC", name).casefold()
-    return " ".join(text.replace(".", " ").replace(",", " ").split())
 
 
 def _key_id(*parts: str | None) -> str:
@@ -575,6 +581,96 @@ class Store:
         ).df()
         return {"people": people, "mentions": mentions, "action_points": actions}
 
+    def suppression(self) -> tuple[str, set[str]]:
+        """The database's salt and the salted hashes of erased names (to keep them out of new text)."""
+        salt = self._con.execute("SELECT value FROM settings WHERE key = 'name_salt'").fetchone()[0]
+        return salt, {r[0] for r in self._con.execute("SELECT name_hash FROM suppressed_names").fetchall()}
+
+    def erase_person(self, name: str) -> tuple[dict[str, int], list[tuple[str, str]]]:
+        """Erase a person: rows, mentions, assignments, and the name in stored text.
+
+        The full name (and the names of matching people rows) is redacted in every document,
+        paragraph and earlier page version; first names and nicknames recorded as aliases are
+        redacted in the documents that mention the person. Staged bodies that contain the name
+        are dropped (they are fetched again and redacted on the next crawl). The name's salted
+        hash goes on the suppression list and into the audit log; the name itself is kept nowhere.
+
+        Returns:
+            Counts of what was removed or redacted, and the (para_id, new text) of paragraphs
+            whose text changed (their embeddings must be renewed with ``set_embeddings``).
+        """
+        con = self._con
+        people = self.person(name)["people"]
+        ids = people["person_id"].tolist()
+        full = sorted({name, *people["name"]}, key=len, reverse=True)
+        aliases = sorted({a for row in people["aliases"] for a in row} - set(full), key=len, reverse=True)
+        mentioned = {r[0] for r in con.execute(
+            "SELECT DISTINCT doc_id FROM person_mentions WHERE list_contains(?, person_id)", [ids]).fetchall()}
+        everywhere = _name_pattern(full)
+        locally = _name_pattern(full + aliases)
+        counts = {"people": len(ids), "mentions": 0, "documents": 0, "paragraphs": 0, "action_points": 0, "staged_pages": 0}
+        changed: list[tuple[str, str]] = []
+        salt, _ = self.suppression()
+        with self.transaction():
+            counts["mentions"] = con.execute(
+                "SELECT count(*) FROM person_mentions WHERE list_contains(?, person_id)", [ids]).fetchone()[0]
+            con.execute("DELETE FROM person_mentions WHERE list_contains(?, person_id)", [ids])
+            con.execute("DELETE FROM people WHERE list_contains(?, person_id)", [ids])
+            needles = [n.lower() for n in full]
+            docs = con.execute(
+                """SELECT doc_id, text FROM documents
+                   WHERE list_contains(?, doc_id) OR len(list_filter(?, n -> contains(lower(text), n))) > 0""",
+                [list(mentioned), needles]).fetchall()
+            for doc_id, text in docs:
+                pattern = locally if doc_id in mentioned else everywhere
+                if not pattern.search(text):
+                    continue
+                counts["documents"] += 1
+                con.execute("UPDATE documents SET text = ? WHERE doc_id = ?", [_redact(pattern, text), doc_id])
+                for version, old in con.execute("SELECT version, text FROM page_versions WHERE page_id = ?", [doc_id]).fetchall():
+                    con.execute("UPDATE page_versions SET text = ? WHERE page_id = ? AND version = ?", [_redact(pattern, old), doc_id, version])
+                for para_id, old in con.execute("SELECT para_id, text FROM paragraphs WHERE doc_id = ?", [doc_id]).fetchall():
+                    new = _redact(pattern, old)
+                    if new != old:
+                        con.execute("UPDATE paragraphs SET text = ?, text_hash = ? WHERE para_id = ?", [new, paragraph_key(new), para_id])
+                        changed.append((para_id, new))
+                for ent_text, start in con.execute("SELECT text, start_char FROM entities WHERE doc_id = ?", [doc_id]).fetchall():
+                    if pattern.search(ent_text):
+                        con.execute("DELETE FROM entities WHERE doc_id = ? AND start_char = ?", [doc_id, start])
+                for secretary, in con.execute("SELECT secretary FROM meetings WHERE doc_id = ?", [doc_id]).fetchall():
+                    if secretary and pattern.search(secretary):
+                        con.execute("UPDATE meetings SET secretary = NULL WHERE doc_id = ?", [doc_id])
+                for idx, old in con.execute("SELECT idx, text FROM action_points WHERE doc_id = ?", [doc_id]).fetchall():
+                    con.execute("UPDATE action_points SET text = ? WHERE doc_id = ? AND idx = ?", [_redact(pattern, old), doc_id, idx])
+            all_names = full + aliases
+            counts["action_points"] = con.execute(
+                "SELECT count(*) FROM action_points WHERE list_has_any(assignees, ?)", [all_names]).fetchone()[0]
+            con.execute(
+                "UPDATE action_points SET assignees = list_filter(assignees, a -> NOT list_contains(?, a)) "
+                "WHERE list_has_any(assignees, ?)", [all_names, all_names])
+            staged = [u for u, body in con.execute("SELECT url, content FROM staged_pages").fetchall()
+                      if everywhere.search(bytes(body or b"").decode("utf-8", "replace"))]
+            counts["staged_pages"] = len(staged)
+            self.unstage(staged)
+            counts["paragraphs"] = len(changed)
+            hashed = name_hash(salt, name)
+            con.execute("INSERT OR IGNORE INTO suppressed_names VALUES (?, ?)", [hashed, _now()])
+            con.execute("INSERT INTO erasure_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [_now(), hashed, *(counts[k] for k in ("people", "mentions", "documents", "paragraphs",
+                                                              "action_points", "staged_pages"))])
+        return counts, changed
+
+    def set_embeddings(self, para_ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Replace the embeddings of these paragraphs (after their text changed)."""
+        frame = pd.DataFrame({"para_id": list(para_ids), "embedding": list(np.asarray(vectors, dtype=np.float32))})
+        self._con.register("_vectors", frame)
+        try:
+            self._con.execute(
+                f"UPDATE paragraphs SET embedding = v.embedding::FLOAT[{EMBEDDING_DIM}] FROM _vectors v "
+                "WHERE paragraphs.para_id = v.para_id")
+        finally:
+            self._con.unregister("_vectors")
+
     def export(self, directory: str | Path) -> list[Path]:
         """Write every table as Parquet into ``directory``, with ``schema.json`` describing them."""
         out = Path(directory)
@@ -623,6 +719,16 @@ class Store:
         from pipeline import search
 
         return search.update_indexes(self._con, self.path, full_text=full_text)
+
+
+def _name_pattern(names: Sequence[str]) -> re.Pattern:
+    """Case-insensitive whole-word match of any of ``names`` (and their genitive -s)."""
+    alternatives = "|".join(re.escape(n) for n in names if n.strip())
+    return re.compile(rf"(?i)(?<!\w)(?:{alternatives})s?(?!\w)")
+
+
+def _redact(pattern: re.Pattern, text: str) -> str:
+    return pattern.sub(REDACTED, text)
 
 
 class _Registry:

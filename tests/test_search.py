@@ -7,7 +7,8 @@ import pytest
 
 from conftest import make_doc
 from pipeline.records import Extraction, OrganisationMention, PersonMention
-from pipeline.search import Filters, SearchSettings, bm25_ranking, dense_ranking, rrf, search, search_connection, stopwords
+from pipeline.search import (Analyzer, Decompounder, Filters, SearchSettings, bm25_ranking, dense_ranking, rrf, score_fusion,
+                             search, search_connection, stopwords)
 from pipeline.store import Store, page_id
 
 
@@ -69,7 +70,7 @@ def test_exactly_k_results_when_k_match(corpus):
 
 
 def test_rrf_rewards_agreement():
-    fused = rrf([("a", 9.0), ("b", 5.0)], [("b", 0.9), ("c", 0.8)], SearchSettings(rrf_k=60))
+    fused = rrf([("a", 9.0), ("b", 5.0)], [("b", 0.9), ("c", 0.8)], SearchSettings(rrf_k=60, bm25_weight=0.5))
     assert max(fused, key=fused.get) == "b"
     assert fused["a"] == pytest.approx(0.5 / 61)
 
@@ -86,3 +87,23 @@ def test_search_returns_a_dataframe_with_filters(tmp_path, corpus):
     assert len(results) == 1 and results["url"][0] == "http://h/lss"
     with pytest.raises(ValueError):
         search_connection(corpus.con, "  ", 3)
+
+
+def test_decompounder_splits_swedish_compounds_into_known_words():
+    words = {"bostad": 5, "anpassning": 4, "bidrag": 6, "färdtjänst": 3, "handläggare": 2, "bostadsanpassningsbidrag": 1}
+    split = Decompounder(words)
+    assert split.split("bostadsanpassningsbidrag") == ("bostad", "anpassning", "bidrag")
+    assert split.split("färdtjänsthandläggare") == ("färdtjänst", "handläggare")
+    assert split.split("handläggare") == ()  # not a compound of known words
+    terms = Analyzer(stopwords(), split).terms("Bostadsanpassningsbidrag och bidrag")
+    assert terms.count("bidrag") == 2 and "och" not in terms and "bost" in terms  # Snowball: bostad → bost
+
+
+def test_score_fusion_lets_a_full_bm25_match_outrank_a_slightly_closer_vector():
+    settings = SearchSettings(fusion="score", bm25_weight=0.1, bm25_norm="query", dense_norm="raw")
+    dense = [("close", 0.86), ("named", 0.84), ("other", 0.83)]
+    full_match = score_fusion([("named", 9.0)], dense, settings, bm25_max=10.0)
+    assert max(full_match, key=full_match.get) == "named"
+    weak_match = score_fusion([("named", 0.5)], dense, settings, bm25_max=10.0)  # only a common word matched
+    assert max(weak_match, key=weak_match.get) == "close"
+    assert set(full_match) == {"close", "named", "other"}
