@@ -20,6 +20,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from flows.crawl import crawl_flow  # noqa: E402
+from pipeline.fetch import canonicalize  # noqa: E402
 from pipeline.store import Store  # noqa: E402
 from sitegen import GeneratedSite  # noqa: E402
 
@@ -45,7 +46,7 @@ def main() -> None:
             with Store(db, read_only=True) as store:
                 updated = store.query("SELECT url FROM documents WHERE version > 1")["url"].tolist()
             rows.append((label, seconds, len(site.requests) - before, summary["documents"], summary["pages_unchanged"], updated))
-        expected = sorted(site.url(i) for i in change)
+        expected = sorted(canonicalize(site.url(i)) for i in change)
 
     first = rows[0][1]
     print(f"\ngenerated site: {args.pages} pages")

@@ -25,7 +25,7 @@ from pipeline import clean, embed, fetch, nlp, search, sources
 from pipeline.records import AnnotatedDocument, Document, EmbeddedDocument, Source
 from pipeline.store import DEFAULT_DB, Store
 
-FETCH_BATCH = 8  # pages per write while crawling
+FETCH_BATCH = 8  # fetched pages per write while crawling (results without a body: up to 50 times more)
 PROCESS_BATCH = 16  # pages per clean → nlp → embed → store round
 
 
@@ -34,6 +34,20 @@ def batched(items, size: int):
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+def fetch_batches(results, size: int = FETCH_BATCH):
+    """Batches to write while crawling: ``size`` fetched bodies, or many more results that
+    carry none (skipped, not modified), so an unchanged site costs few writes."""
+    batch, bodies = [], 0
+    for result in results:
+        batch.append(result)
+        bodies += result.outcome == "ok"
+        if bodies >= size or len(batch) >= 50 * size:
+            yield batch
+            batch, bodies = [], 0
+    if batch:
+        yield batch
 
 
 @cache
@@ -63,7 +77,7 @@ def fetch_task(source: Source, db: str, run_id: str) -> dict:
     failed: list[tuple[str, str]] = []
     progress = CrawlProgress(source.name, already=len(seen))
     pages = fetch.crawl(source, settings, known=known, queue=queue or None, seen=seen, progress=progress)
-    for batch in batched(pages, FETCH_BATCH):
+    for batch in fetch_batches(pages):
         with Store(db) as store:
             outcomes["same_body"] += store.record_fetches(run_id, batch)
         outcomes.update(r.outcome for r in batch)

@@ -7,7 +7,7 @@ Two rankers see only the paragraphs that pass the filters:
   "anpassning", "bidrag"). It runs on a ``bm25s`` sparse index saved next to the database;
   without one (or when it is out of step) DuckDB's full-text index is used instead.
 * **Dense**: cosine similarity of e5 embeddings ("query: " prefix on the question), from the
-  HNSW index in ``pipeline.ann``; filtered searches over few paragraphs, and databases whose
+  FAISS inverted-file index in ``pipeline.ann``; filtered searches over few paragraphs, and databases whose
   index is out of step, are searched exactly.
 
 The hybrid adds the two lists' scores: cosine similarity, plus 0.1 × the BM25 score divided by
@@ -36,7 +36,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipeline import ann as hnsw
+from pipeline import ann as vector_index
 from pipeline import embed
 from pipeline.store import DEFAULT_DB, EMBEDDING_DIM, Store
 
@@ -62,7 +62,7 @@ class SearchSettings:
             score ("query": (k1 + 1) × the sum of the query terms' idf), by the top score
             ("max"), or min-max scaled ("minmax").
         dense_norm: for score fusion, cosine similarities as they are ("raw") or min-max scaled.
-        ann: settings of the HNSW index.
+        ann: settings of the vector index.
     """
 
     candidates: int = 50
@@ -71,7 +71,7 @@ class SearchSettings:
     bm25_weight: float = 0.1
     bm25_norm: Literal["minmax", "max", "query"] = "query"
     dense_norm: Literal["minmax", "raw"] = "raw"
-    ann: hnsw.AnnSettings = field(default_factory=hnsw.AnnSettings)
+    ann: vector_index.AnnSettings = field(default_factory=vector_index.AnnSettings)
 
 
 @dataclass(frozen=True)
@@ -312,7 +312,7 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
 class Indexes:
     """What a reader has loaded for one database: the ANN and BM25 indexes, when usable."""
 
-    ann: hnsw.AnnIndex | None = None
+    ann: vector_index.AnnIndex | None = None
     bm25: Bm25Index | None = None
     generation: int = 0
 
@@ -328,18 +328,18 @@ def load_indexes(con: duckdb.DuckDBPyConnection, db: str | Path, settings: Searc
     was built at the database's current generation. Otherwise searches fall back to exact
     dense search and DuckDB's full-text index, which are correct but slower.
     """
-    directory = hnsw.index_dir(db)
+    directory = vector_index.index_dir(db)
     if directory is None or not _has_search_tables(con):
         return Indexes()
-    gen = hnsw.generation(con)
-    key = (gen, *(_stamp(p) for p in (Path(str(db)), Path(str(db) + ".wal"), directory / hnsw.STATE_FILE,
+    gen = vector_index.generation(con)
+    key = (gen, *(_stamp(p) for p in (Path(str(db)), Path(str(db) + ".wal"), directory / vector_index.STATE_FILE,
                                         directory / BM25_DIR / "samverkan.json")))
     with _CACHE_LOCK:
         cached = _CACHE.get(str(db))
         if cached is not None and cached[0] == key:
             return cached[1]
-    loaded = hnsw.AnnIndex.load(directory, settings.ann)
-    if loaded is not None and not hnsw.in_step(con, loaded):
+    loaded = vector_index.AnnIndex.load(directory, settings.ann)
+    if loaded is not None and not vector_index.in_step(con, loaded):
         log.warning("ANN index of %s is out of step with the database: exact dense search until the next sync", db)
         loaded = None
     bm25 = Bm25Index.load(directory / BM25_DIR)
@@ -362,14 +362,14 @@ def update_indexes(con: duckdb.DuckDBPyConnection, db: str | Path, full_text: bo
     Returns:
         Counts: added, changed, deleted, rebuilt (ANN) and bm25 (paragraphs indexed, or -1).
     """
-    directory = hnsw.index_dir(db)
+    directory = vector_index.index_dir(db)
     cached = _CACHE.get(str(db))
-    index, counts = hnsw.sync(con, directory, settings.ann, cached[1].ann if cached else None)
+    index, counts = vector_index.sync(con, directory, settings.ann, cached[1].ann if cached else None)
     counts["bm25"] = -1
     if full_text:
         rows = con.execute(
             """SELECT s.label, coalesce(d.title || chr(10), '') || p.text AS text FROM search_items s
-               JOIN paragraphs p USING (para_id) JOIN documents d USING (doc_id) ORDER BY s.label"""
+               JOIN paragraphs p ON p.para_id = s.para_id JOIN documents d ON d.doc_id = p.doc_id ORDER BY s.label"""
         ).fetchnumpy()
         bm25 = Bm25Index.build(list(rows["text"]), rows["label"].astype(np.int64), index.generation)
         if directory is not None:
@@ -497,21 +497,21 @@ def rank(
 
 
 def allowed_labels(con: duckdb.DuckDBPyConnection, filters: Filters) -> np.ndarray:
-    """Labels of the indexed paragraphs that pass ``filters``."""
+    """Labels of the indexed paragraphs that pass ``filters`` (all filters are per document)."""
     where, params = filters.sql()
     return con.execute(
-        f"""SELECT s.label FROM search_items s JOIN paragraphs p USING (para_id) JOIN documents d USING (doc_id)
-            WHERE {where}""",
+        f"SELECT label FROM search_items WHERE doc_id IN (SELECT d.doc_id FROM documents d WHERE {where})",
         params,
     ).fetchnumpy()["label"].astype(np.int64)
 
 
-def ann_ranking(index: hnsw.AnnIndex, vector: np.ndarray, limit: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-    """(label, cosine) pairs, best first: HNSW, or exact on small filtered sets.
+def ann_ranking(index: vector_index.AnnIndex, vector: np.ndarray, limit: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    """(label, cosine) pairs, best first, from the vector index.
 
-    A filtered search over more than ``exact_below`` paragraphs runs the HNSW search with the
-    filter inside it; if that finds fewer than ``limit`` (or than all allowed) results, the
-    search is redone exactly, so filters never make results disappear.
+    With a filter, the allowed labels are tested inside the scan. Up to ``exact_below`` allowed
+    paragraphs every cell is scanned (exact). Beyond that more cells than usual are scanned,
+    and if that finds fewer than ``limit`` (or than all allowed) results, the search is redone
+    over every cell, so filters never make results disappear.
     """
     if allowed is None:
         return index.search(vector, limit)
@@ -519,28 +519,11 @@ def ann_ranking(index: hnsw.AnnIndex, vector: np.ndarray, limit: int, allowed: n
     if want == 0:
         return []
     if len(allowed) > index.settings.exact_below:
-        bitmap = np.zeros(int(allowed.max()) + 1, dtype=bool)
-        bitmap[allowed] = True
-        size = len(bitmap)
-        found = index.search(vector, limit, allowed=lambda label: label < size and bool(bitmap[label]))
+        found = index.search(vector, limit, allowed=allowed)
         if len(found) >= want:
             return found
-        log.debug("filtered HNSW search found %d of %d: exact search", len(found), want)
-    return exact_ranking(index, vector, limit, allowed)
-
-
-def exact_ranking(index: hnsw.AnnIndex, vector: np.ndarray, limit: int, labels: np.ndarray, chunk: int = 50_000) -> list[tuple[int, float]]:
-    """Exact cosine top-``limit`` over ``labels`` with the vectors stored in the index."""
-    best_labels, best_scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    q = np.asarray(vector, dtype=np.float32)
-    for start in range(0, len(labels), chunk):
-        part = labels[start:start + chunk]
-        sims = index.vectors(part) @ q
-        best_labels = np.concatenate([best_labels, part])
-        best_scores = np.concatenate([best_scores, sims])
-        keep = _top(best_scores, limit)
-        best_labels, best_scores = best_labels[keep], best_scores[keep]
-    return [(int(label), float(s)) for label, s in zip(best_labels, best_scores)]
+        log.debug("filtered index search found %d of %d: exact search", len(found), want)
+    return index.search(vector, limit, allowed=allowed, exact=True)
 
 
 def bm25_ranking(con: duckdb.DuckDBPyConnection, query: str, limit: int, filters: Filters = Filters()) -> list[tuple[str, float]]:
@@ -632,17 +615,24 @@ def _para_ids(con: duckdb.DuckDBPyConnection, ranked: list[tuple[int, float]]) -
 
 
 def _rows(con: duckdb.DuckDBPyConnection, top: list[tuple[str, float]]) -> pd.DataFrame:
+    """The result table: paragraphs, then their documents, by id (two small lookups, no join)."""
     if not top:
         return pd.DataFrame(columns=COLUMNS)
-    order = pd.DataFrame(top, columns=["para_id", "score"])
-    ids = order["para_id"].tolist()
-    details = con.execute(
-        f"""SELECT p.para_id, p.doc_id, p.text AS paragraph, d.title, d.url,
-                  coalesce(d.published, d.document_date) AS published, d.source
-           FROM paragraphs p JOIN documents d USING (doc_id) WHERE p.para_id IN ({', '.join('?' * len(ids))})""",
-        ids,
-    ).df()
-    return order.merge(details, on="para_id", how="left")[COLUMNS]
+    ids = [pid for pid, _ in top]
+    paragraphs = {row[0]: row[1:] for row in con.execute(
+        f"SELECT para_id, doc_id, text FROM paragraphs WHERE para_id IN ({', '.join('?' * len(ids))})", ids
+    ).fetchall()}
+    doc_ids = sorted({doc for doc, _ in paragraphs.values()})
+    documents = {row[0]: row[1:] for row in con.execute(
+        f"""SELECT doc_id, title, url, coalesce(published, document_date), source FROM documents
+            WHERE doc_id IN ({', '.join('?' * len(doc_ids))})""", doc_ids
+    ).fetchall()} if doc_ids else {}
+    rows = []
+    for pid, score in top:
+        doc_id, text = paragraphs.get(pid, (None, None))
+        title, url, published, source = documents.get(doc_id, (None, None, None, None))
+        rows.append((score, text, title, url, published, source, pid, doc_id))
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 @lru_cache(maxsize=2)

@@ -99,7 +99,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     (
         "0002_search_index",
         """
-        CREATE TABLE search_items (label BIGINT, para_id VARCHAR, text_hash VARCHAR);
+        CREATE TABLE search_items (label BIGINT, para_id VARCHAR, doc_id VARCHAR, text_hash VARCHAR);
         CREATE TABLE search_state (name VARCHAR PRIMARY KEY, value BIGINT);
         """,
     ),
@@ -706,19 +706,23 @@ class Store:
 
     # -- search indexes (pipeline.search, pipeline.ann) ------------------------------------
 
-    def update_search_index(self, full_text: bool = False) -> dict[str, int]:
+    def update_search_index(self, full_text: bool = False, settings=None) -> dict[str, int]:
         """Bring the ANN index (and with ``full_text`` the BM25 index) in step with the paragraphs.
 
         Call after every ``save_documents`` batch, and with ``full_text=True`` when a run has
         finished (next to ``rebuild_fts``). The files live next to the database, in
         ``<db>.search/``; missing or out-of-step files are rebuilt from the paragraphs.
 
+        Args:
+            full_text: also rebuild the BM25 index.
+            settings: ``pipeline.search.SearchSettings`` (default: the defaults).
+
         Returns:
             Counts: added, changed, deleted, rebuilt, bm25 (paragraphs indexed, -1 if not rebuilt).
         """
         from pipeline import search
 
-        return search.update_indexes(self._con, self.path, full_text=full_text)
+        return search.update_indexes(self._con, self.path, full_text=full_text, settings=settings or search.SearchSettings())
 
 
 def _name_pattern(names: Sequence[str]) -> re.Pattern:
