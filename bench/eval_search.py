@@ -323,7 +323,7 @@ def variants(runner: Runner, ev: EvalSet, model, out) -> dict[str, dict[str, lis
             name = f"Hybrid: score fusion, BM25/{st.bm25_norm}, dense {st.dense_norm}, w={st.bm25_weight}, {st.candidates} each (best on dev)"
         rows[name] = r
     ours = SearchSettings()
-    rows["Hybrid (ours): score fusion, BM25/query max, dense raw, w=0.1, 50 each"] = fused(ours, B, D)
+    rows[f"Hybrid (ours): score fusion, BM25/query max, dense raw, w={ours.bm25_weight}, {ours.candidates} each"] = fused(ours, B, D)
     rows["  … with BM25 without titles"] = fused(ours, B0, D)
     rows["  … with DuckDB BM25 (BM25/top score)"] = fused(replace(ours, bm25_norm="max"), "duckdb", D, with_max=False)
     rows["  … with title + paragraph embeddings"] = fused(ours, B, DT)

@@ -153,17 +153,21 @@ def embed_task(annotated: list[AnnotatedDocument], db: str, model_path: str | No
 
 @task(cache_policy=NO_CACHE)
 def store_task(embedded: list[EmbeddedDocument], processed: list[str], db: str) -> dict[str, int]:
-    """Write documents, paragraphs and extractions, and unstage the batch, in one transaction."""
+    """Write documents, paragraphs and extractions, and unstage the batch, in one transaction;
+    then bring the vector index in step."""
     with Store(db) as store:
-        return store.save_documents(embedded, processed=processed)
+        counts = store.save_documents(embedded, processed=processed)
+        store.update_search_index()
+    return counts
 
 
 @task(cache_policy=NO_CACHE)
 def finish_task(db: str, run_id: str, summary: dict[str, int]) -> None:
-    """Rebuild the full-text index when something changed and record the run's summary."""
+    """Rebuild the full-text indexes when something changed and record the run's summary."""
     with Store(db) as store:
         if summary["documents"]:
             store.rebuild_fts(search.stopwords())
+            store.update_search_index(full_text=True)
         store.finish_run(run_id, summary)
 
 

@@ -50,8 +50,9 @@ class AnnSettings:
         ivf_from: from this many vectors on the index is split into cells (below: exact).
         cells_per_sqrt: number of cells = cells_per_sqrt × √n.
         train_per_cell: k-means training sample per cell.
-        nprobe: cells scanned per search (more: higher recall, slower).
-        filtered_nprobe: cells scanned when a filter is applied inside the search.
+        probe_share: share of the cells scanned per search (more: higher recall, slower).
+        min_nprobe: scan at least this many cells.
+        filtered_factor: with a filter applied inside the scan, this many times more cells.
         exact_below: filtered searches over at most this many paragraphs scan every cell (exact).
         threads: threads for building (0: all cores); searches use one.
     """
@@ -59,8 +60,9 @@ class AnnSettings:
     ivf_from: int = 20_000
     cells_per_sqrt: float = 4.0
     train_per_cell: int = 40
-    nprobe: int = 24
-    filtered_nprobe: int = 96
+    probe_share: float = 0.03
+    min_nprobe: int = 16
+    filtered_factor: int = 4
     exact_below: int = 50_000
     threads: int = 0
 
@@ -138,6 +140,11 @@ class AnnIndex:
         os.replace(state_tmp, directory / STATE_FILE)
 
     @property
+    def nprobe(self) -> int:
+        """Cells scanned by an unfiltered search."""
+        return min(self.index.nlist, max(self.settings.min_nprobe, round(self.settings.probe_share * self.index.nlist)))
+
+    @property
     def needs_retraining(self) -> bool:
         """True when the cells were trained for a collection of a very different size."""
         if self.trained_on < self.settings.ivf_from <= self.count:
@@ -168,7 +175,7 @@ class AnnIndex:
         if k <= 0:
             return []
         query = np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(1, -1))
-        nprobe = self.settings.nprobe if allowed is None else self.settings.filtered_nprobe
+        nprobe = self.nprobe * (1 if allowed is None else self.settings.filtered_factor)
         nprobe = self.index.nlist if exact else min(self.index.nlist, nprobe)
         keep = None
         if allowed is None:
@@ -177,7 +184,7 @@ class AnnIndex:
             bitmap = np.zeros(int(allowed.max()) + 1 if len(allowed) else 1, dtype=bool)
             bitmap[allowed] = True
             keep = np.packbits(bitmap, bitorder="little")  # must outlive the search
-            selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(keep))
+            selector = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(keep))  # n = bytes
             params = faiss.SearchParametersIVF(nprobe=nprobe, sel=selector)
         with self._lock:
             distances, labels = self.index.search(query, k, params=params)

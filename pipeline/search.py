@@ -10,7 +10,7 @@ Two rankers see only the paragraphs that pass the filters:
   FAISS inverted-file index in ``pipeline.ann``; filtered searches over few paragraphs, and databases whose
   index is out of step, are searched exactly.
 
-The hybrid adds the two lists' scores: cosine similarity, plus 0.1 × the BM25 score divided by
+The hybrid adds the two lists' scores: cosine similarity, plus 0.15 × the BM25 score divided by
 the highest BM25 score the query could reach, so a query whose rare words all match (a name,
 an abbreviation) moves paragraphs up, while one that shares only common words barely counts.
 The settings were tuned on the dev half of ``tests/search/queries.jsonl`` (docs/search.md). Filters are applied inside both
@@ -65,10 +65,10 @@ class SearchSettings:
         ann: settings of the vector index.
     """
 
-    candidates: int = 50
+    candidates: int = 100
     fusion: Literal["rrf", "score"] = "score"
     rrf_k: int = 60
-    bm25_weight: float = 0.1
+    bm25_weight: float = 0.15
     bm25_norm: Literal["minmax", "max", "query"] = "query"
     dense_norm: Literal["minmax", "raw"] = "raw"
     ann: vector_index.AnnSettings = field(default_factory=vector_index.AnnSettings)
@@ -270,19 +270,28 @@ class Bm25Index:
         Args:
             allowed: labels that may be returned (None: all).
         """
-        terms = [t for t in self.analyzer.terms(query) if t in self.retriever.vocab_dict]
-        if not terms or not len(self.labels):
+        vocab = self.retriever.vocab_dict
+        ids = [vocab[t] for t in self.analyzer.terms(query) if t in vocab]
+        if not ids or not len(self.labels):
             return []
-        mask = None
+        scores = self._scores(ids)
         if allowed is not None:
-            mask = np.zeros(len(self.labels), dtype=np.float32)
+            keep = np.zeros(len(self.labels), dtype=bool)
             inside = allowed[allowed < len(self.row_of_label)]
             rows = self.row_of_label[inside]
-            mask[rows[rows >= 0]] = 1.0
-        scores = self.retriever.get_scores(terms, weight_mask=mask)
-        top = _top(scores, k)
-        return [(int(self.labels[r]), float(scores[r])) for r in top if scores[r] > 0]
+            keep[rows[rows >= 0]] = True
+            scores[~keep] = 0.0
+        candidates = np.flatnonzero(scores)
+        top = candidates[_top(scores[candidates], k)]
+        return [(int(self.labels[r]), float(scores[r])) for r in top]
 
+    def _scores(self, ids: list[int]) -> np.ndarray:
+        """BM25 score of every row: the query terms' postings summed with ``np.bincount``."""
+        matrix = self.retriever.scores
+        indptr, indices, data = matrix["indptr"], matrix["indices"], matrix["data"]
+        rows = np.concatenate([indices[indptr[i]:indptr[i + 1]] for i in ids])
+        weights = np.concatenate([data[indptr[i]:indptr[i + 1]] for i in ids])
+        return np.bincount(rows, weights=weights, minlength=len(self.labels))
 
     def max_score(self, query: str) -> float:
         """The highest BM25 score any paragraph could get for ``query``: (k1 + 1) × Σ idf(term)."""
@@ -315,6 +324,12 @@ class Indexes:
     ann: vector_index.AnnIndex | None = None
     bm25: Bm25Index | None = None
     generation: int = 0
+    para_ids: np.ndarray | None = None  # label -> para_id, for the labels in ``search_items``
+
+    def para_of(self, ranked: list[tuple[int, float]]) -> list[tuple[str, float]]:
+        """(label, score) → (para_id, score), dropping labels no longer indexed."""
+        ids = self.para_ids
+        return [(ids[label], score) for label, score in ranked if label < len(ids) and ids[label] is not None]
 
 
 _CACHE: dict[str, tuple[tuple, Indexes]] = {}
@@ -346,7 +361,13 @@ def load_indexes(con: duckdb.DuckDBPyConnection, db: str | Path, settings: Searc
     if bm25 is not None and bm25.generation != gen:
         log.warning("BM25 index of %s is out of step: using DuckDB full-text search until it is rebuilt", db)
         bm25 = None
-    indexes = Indexes(loaded, bm25, gen)
+    para_ids = None
+    if loaded is not None or bm25 is not None:
+        rows = con.execute("SELECT label, para_id FROM search_items").fetchnumpy()
+        labels = rows["label"].astype(np.int64)
+        para_ids = np.full(int(labels.max()) + 1 if len(labels) else 0, None, dtype=object)
+        para_ids[labels] = rows["para_id"]
+    indexes = Indexes(loaded, bm25, gen, para_ids)
     with _CACHE_LOCK:
         _CACHE[str(db)] = (key, indexes)
     return indexes
@@ -478,7 +499,7 @@ def rank(
     bm25_max = None
     if method in ("hybrid", "bm25"):
         if indexes.bm25 is not None:
-            ranked["bm25"] = _para_ids(con, indexes.bm25.search(query, depth, allowed))
+            ranked["bm25"] = indexes.para_of(indexes.bm25.search(query, depth, allowed))
             bm25_max = indexes.bm25.max_score(query)
         else:
             ranked["bm25"] = bm25_ranking(con, query, depth, filters)
@@ -486,7 +507,7 @@ def rank(
         if vector is None:
             vector = embed.embed_query(_model(model_path), query)
         if indexes.ann is not None:
-            ranked["dense"] = _para_ids(con, ann_ranking(indexes.ann, vector, depth, allowed))
+            ranked["dense"] = indexes.para_of(ann_ranking(indexes.ann, vector, depth, allowed))
         else:
             ranked["dense"] = dense_ranking(con, vector, depth, filters)
     if method == "hybrid":
@@ -604,16 +625,6 @@ def _normalised(scores: list[float], how: str, upper: float | None = None) -> np
     return (values - values.min()) / span if span else np.ones_like(values)
 
 
-def _para_ids(con: duckdb.DuckDBPyConnection, ranked: list[tuple[int, float]]) -> list[tuple[str, float]]:
-    if not ranked:
-        return []
-    labels = [label for label, _ in ranked]
-    found = dict(con.execute(
-        f"SELECT label, para_id FROM search_items WHERE label IN ({', '.join('?' * len(labels))})", labels
-    ).fetchall())
-    return [(found[label], score) for label, score in ranked if label in found]
-
-
 def _rows(con: duckdb.DuckDBPyConnection, top: list[tuple[str, float]]) -> pd.DataFrame:
     """The result table: paragraphs, then their documents, by id (two small lookups, no join)."""
     if not top:
@@ -632,7 +643,9 @@ def _rows(con: duckdb.DuckDBPyConnection, top: list[tuple[str, float]]) -> pd.Da
         doc_id, text = paragraphs.get(pid, (None, None))
         title, url, published, source = documents.get(doc_id, (None, None, None, None))
         rows.append((score, text, title, url, published, source, pid, doc_id))
-    return pd.DataFrame(rows, columns=COLUMNS)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame["published"] = pd.to_datetime(frame["published"])
+    return frame
 
 
 @lru_cache(maxsize=2)

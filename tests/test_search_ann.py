@@ -18,7 +18,7 @@ from pipeline.store import Store, page_id
 
 SOURCES = ("kommun", "region", "forening")
 # 300 vectors in 17 cells (an IVF index, not the exact single cell used below 20 000 vectors)
-SETTINGS = SearchSettings(ann=ann.AnnSettings(ivf_from=100, cells_per_sqrt=1.0, nprobe=4, filtered_nprobe=2))
+SETTINGS = SearchSettings(ann=ann.AnnSettings(ivf_from=100, cells_per_sqrt=1.0, min_nprobe=4, filtered_factor=1))
 
 
 def _corpus(n_docs: int = 60, per_doc: int = 5) -> list:
@@ -128,7 +128,7 @@ def test_filtered_search_returns_exactly_k(db, filters, expected, exact_below):
     # 2 of 17 cells scanned with the filter inside: too few for the larger k, so the search
     # falls back to exact; with exact_below=10_000 it is exact from the start
     settings = SearchSettings(ann=ann.AnnSettings(exact_below=exact_below, ivf_from=100, cells_per_sqrt=1.0,
-                                                  nprobe=4, filtered_nprobe=2))
+                                                  min_nprobe=2, filtered_factor=1))
     vector = unit_vectors(1, seed=7)[0]
     with Store(db, read_only=True) as store:
         indexes = load_indexes(store.con, db, settings)

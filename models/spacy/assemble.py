@@ -1,8 +1,9 @@
 """Assemble the shipped pipeline from separately trained spaCy pipelines.
 
 The UD pipeline (``tok2vec``, ``morphologizer``, ``parser``, ``lemmatizer``) is the base; the ``ner``
-component is sourced from the NER pipeline with its own copy of that pipeline's ``tok2vec``
-(``replace_listeners``), so the two encoders stay as they were trained.
+component is sourced (placed before the parser) from the NER pipeline with its own copy of that pipeline's ``tok2vec``
+(``replace_listeners``), so the two encoders stay as they were trained. The NER pipeline's static
+vectors (if any) become the assembled pipeline's vectors.
 
 Usage: ``python models/spacy/assemble.py UD_MODEL NER_MODEL OUTPUT_DIR [--name NAME]``
 """
@@ -20,13 +21,18 @@ logger = logging.getLogger(__name__)
 
 
 def assemble(ud_path: Path, ner_path: Path, name: str = "samverkan", version: str = "1.0.0") -> Language:
-    """Return the UD pipeline with the NER pipeline's ``ner`` (and its encoder) added last."""
+    """Return the UD pipeline with the NER pipeline's ``ner`` (and its encoder) added before the parser."""
     nlp = spacy.load(ud_path)
     ner_nlp = spacy.load(ner_path)
     encoder = "transformer" if "transformer" in ner_nlp.pipe_names else "tok2vec"
     listener_path = "model.tok2vec"
     ner_nlp.replace_listeners(encoder, "ner", [listener_path])
-    nlp.add_pipe("ner", source=ner_nlp, last=True)
+    if ner_nlp.vocab.vectors.shape[0] and not nlp.vocab.vectors.shape[0]:
+        # the NER encoder reads static vectors from the shared vocab
+        nlp.vocab.vectors = ner_nlp.vocab.vectors
+    # before the parser: spaCy's NER never continues an entity across a sentence start, and the
+    # parser (trained on Talbanken prose) splits sentences wrongly around names in news/web text
+    nlp.add_pipe("ner", source=ner_nlp, before="parser")
     nlp.meta["name"] = name
     nlp.meta["version"] = version
     nlp.meta["description"] = (
