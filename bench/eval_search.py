@@ -334,10 +334,20 @@ def variants(runner: Runner, ev: EvalSet, model, out) -> dict[str, dict[str, lis
         a, b = scores(runs, dev), scores(runs, test)
         print(f"| {name} | {a['ndcg']:.3f} | {a['recall2']:.3f} | {a['recall']:.3f} | {a['mrr']:.3f} | "
               f"{b['ndcg']:.3f} | {b['recall2']:.3f} | {b['recall']:.3f} | {b['mrr']:.3f} |", file=out)
-    print("\nTop fusion settings on dev (nDCG@10 dev / test):", file=out)
+    def describe(st):
+        kind = f"rrf k={st.rrf_k}" if st.fusion == "rrf" else f"score BM25/{st.bm25_norm} dense {st.dense_norm}"
+        return f"{kind} w={st.bm25_weight} candidates={st.candidates}"
+
+    print("\nTop fusion settings on dev (nDCG@10 and R@10, dev / test):", file=out)
     for nd, st, r in sorted(tried, key=lambda t: -t[0])[:10]:
-        desc = f"rrf k={st.rrf_k}" if st.fusion == "rrf" else f"score BM25/{st.bm25_norm} dense {st.dense_norm}"
-        print(f"  {desc} w={st.bm25_weight} candidates={st.candidates}: {nd:.3f} / {scores(r, test)['ndcg']:.3f}", file=out)
+        a, b = scores(r, dev), scores(r, test)
+        print(f"  {describe(st)}: {a['ndcg']:.3f} {a['recall2']:.3f} / {b['ndcg']:.3f} {b['recall2']:.3f}", file=out)
+    meets = [t for t in tried if scores(t[2], dev)["recall2"] >= 0.85]
+    if meets:
+        nd, st, r = max(meets, key=lambda t: t[0])
+        b = scores(r, test)
+        print(f"Best dev nDCG@10 among settings with dev R@10 >= 0.85: {describe(st)}: {nd:.3f} / test {b['ndcg']:.3f} "
+              f"R@10 {b['recall2']:.3f}", file=out)
     return rows
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the Swedish spaCy pipeline models/sv_samverkan from the corpora in models/corpora.
 #
-#   bash models/build.sh            # convert, train (CNN), assemble, evaluate  (~1.5 h on 2 CPU cores)
+#   bash models/build.sh            # convert, train (CNN), assemble, evaluate  (~1 h on 2 CPU cores)
 #   STAGES="assemble evaluate" bash models/build.sh   # re-run some stages only
 #   bash models/build.sh transformer # also the e5-small transformer NER variant (comparison only)
 #

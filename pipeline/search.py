@@ -3,17 +3,17 @@
 Two rankers see only the paragraphs that pass the filters:
 
 * **BM25** over the document title and the paragraph: lower-cased words, Swedish stop words,
-  Snowball Swedish stems, and the parts of compound words ("bostadsanpassningsbidrag" also counts as "bostad",
-  "anpassning", "bidrag"). It runs on a ``bm25s`` sparse index saved next to the database;
-  without one (or when it is out of step) DuckDB's full-text index is used instead.
+  Snowball Swedish stems, and the parts of compound words ("bostadsanpassningsbidrag" also
+  counts as "bostad", "anpassning", "bidrag"). It runs on a ``bm25s`` sparse index saved next
+  to the database; without one (or when it is out of step) DuckDB's full-text index is used.
 * **Dense**: cosine similarity of e5 embeddings ("query: " prefix on the question), from the
-  FAISS inverted-file index in ``pipeline.ann``; filtered searches over few paragraphs, and databases whose
-  index is out of step, are searched exactly.
+  FAISS inverted-file index in ``pipeline.ann``; small filtered sets, and databases whose index
+  is out of step, are searched exactly.
 
-The hybrid adds the two lists' scores: cosine similarity, plus 0.15 × the BM25 score divided by
-the highest BM25 score the query could reach, so a query whose rare words all match (a name,
-an abbreviation) moves paragraphs up, while one that shares only common words barely counts.
-The settings were tuned on the dev half of ``tests/search/queries.jsonl`` (docs/search.md). Filters are applied inside both
+The hybrid score is 0.8 × cosine + 0.2 × BM25 / (the highest BM25 score the query could
+reach), so a query whose rare words all match (a name, an abbreviation) lifts those paragraphs
+while one that shares only common words barely moves them. The settings were chosen on the dev
+half of ``tests/search/queries.jsonl`` (docs/search.md). Filters are applied inside both
 rankers, so ``k`` results come back whenever at least ``k`` paragraphs match.
 """
 
@@ -68,7 +68,7 @@ class SearchSettings:
     candidates: int = 100
     fusion: Literal["rrf", "score"] = "score"
     rrf_k: int = 60
-    bm25_weight: float = 0.15
+    bm25_weight: float = 0.2
     bm25_norm: Literal["minmax", "max", "query"] = "query"
     dense_norm: Literal["minmax", "raw"] = "raw"
     ann: vector_index.AnnSettings = field(default_factory=vector_index.AnnSettings)

@@ -53,7 +53,8 @@ def test_entities(nlp, text, expected):
         ("Kommunerna får mer pengar till äldreomsorgen.", "Kommunerna", "kommun"),
         ("Hon gick hem efter mötet.", "gick", "gå"),
         ("Barnen leker i parken varje dag.", "Barnen", "barn"),
-        ("Vi har skrivit flera ansökningar.", "skrivit", "skriva"),
+        ("Hon arbetade på socialförvaltningen i tre år.", "socialförvaltningen", "socialförvaltning"),
+        ("Besluten fattades av nämnderna.", "nämnderna", "nämnd"),
     ],
 )
 def test_lemmas(nlp, text, word, lemma):
