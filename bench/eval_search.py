@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             rows = {
                 "BM25 (DuckDB FTS)": {q["qid"]: _ids(runner.duckdb_bm25(q)) for q in ev.queries},
-                "Dense (e5-small, HNSW)": {q["qid"]: _ids(runner.ranking(q, "dense")) for q in ev.queries},
+                "Dense (e5-small, index)": {q["qid"]: _ids(runner.ranking(q, "dense")) for q in ev.queries},
                 "Hybrid (ours)": {q["qid"]: _ids(runner.ranking(q, "hybrid")) for q in ev.queries},
                 "  its BM25 (bm25s)": {q["qid"]: _ids(runner.ranking(q, "bm25")) for q in ev.queries},
             }
