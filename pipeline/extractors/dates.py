@@ -190,7 +190,7 @@ class DateFinder:
     def find(self, text: str, anchor: date | None) -> list[DateMatch]:
         """Every temporal expression in ``text`` (longest non-overlapping matches, in text order)."""
         cands: list[DateMatch] = []
-        for fn in (self._full, self._range2, self._iso, self._numeric, self._week, self._year_span, self._year_part, self._half,
+        for fn in (self._full, self._range2, self._numeric, self._week, self._year_span, self._year_part, self._half,
                    self._season, self._month_only, self._relative, self._holiday, self._year):
             cands.extend(fn(text, anchor))
         cands.sort(key=lambda c: (c.start_char, -(c.end_char - c.start_char)))
@@ -291,21 +291,15 @@ class DateFinder:
             except (ValueError, KeyError):
                 continue
 
-    def _iso(self, text, anchor):
-        for m in self.iso.finditer(text):
-            try:
-                d = date(int(m["y"]), int(m["m"]), int(m["d"]))
-            except ValueError:
-                continue
-            yield self._mk(m, d, d, "day", True)
-
     def _numeric(self, text, anchor):
-        for m in self.numeric.finditer(text):
-            try:
-                d = date(int(m["y"]), int(m["m"]), int(m["d"]))
-            except ValueError:
-                continue
-            yield self._mk(m, d, d, "day", True)
+        """All-digit dates: ISO 2024-03-12 and the other numeric forms of ``self.numeric``."""
+        for pattern in (self.iso, self.numeric):
+            for m in pattern.finditer(text):
+                try:
+                    d = date(int(m["y"]), int(m["m"]), int(m["d"]))
+                except ValueError:
+                    continue
+                yield self._mk(m, d, d, "day", True)
 
     def _week(self, text, anchor):
         for m in self.week.finditer(text):
