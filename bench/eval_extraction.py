@@ -66,6 +66,16 @@ class Score:
     misses: list[str] = field(default_factory=list)
     wrong: list[str] = field(default_factory=list)
 
+    def count_required(self, gold: list[dict], used, label) -> None:
+        """Count required gold items for recall: found when their index is in ``used``."""
+        for i, g in enumerate(gold):
+            if g.get("required", True):
+                self.required += 1
+                if i in used:
+                    self.found += 1
+                else:
+                    self.misses.append(label(g))
+
     def add(self, other: "Score") -> None:
         self.tp += other.tp
         self.fp += other.fp
@@ -120,13 +130,7 @@ def score_orgs(gold: list[dict], pred: list[dict]) -> Score:
         else:
             sc.fp += 1
             sc.wrong.append(p["name"])
-    for i, g in enumerate(gold):
-        if g.get("required", True):
-            sc.required += 1
-            if i in used:
-                sc.found += 1
-            else:
-                sc.misses.append(g["name"])
+    sc.count_required(gold, used, lambda g: g["name"])
     return sc
 
 
@@ -218,13 +222,7 @@ def score_dates(gold: list[dict], pred: list[dict]) -> Score:
                 continue
             sc.fp += 1
             sc.wrong.append(f"{p['text']} → {p.get('start')}..{p.get('end')}")
-    for i, g in enumerate(gold):
-        if g.get("required", True):
-            sc.required += 1
-            if i in used:
-                sc.found += 1
-            else:
-                sc.misses.append(f"{g['text']} ({g.get('start', g.get('month'))})")
+    sc.count_required(gold, used, lambda g: f"{g['text']} ({g.get('start', g.get('month'))})")
     return sc
 
 
