@@ -15,7 +15,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup run test models bench eval eval-search bench-search bench-crawl clean-db
+.PHONY: setup run test models bench eval eval-search bench-search bench-crawl bench-scale clean-db
 
 setup: $(STAMP) $(E5)
 
@@ -53,6 +53,9 @@ eval: setup
 bench-crawl: setup
 	$(PY) bench/bench_crawl.py
 
+bench-scale: setup
+	$(PY) bench/bench_scale.py --json bench/results-scale.json
+
 eval-search: setup
 	$(PY) bench/eval_search.py
 
@@ -60,4 +63,4 @@ bench-search: setup
 	$(PY) bench/bench_search.py
 
 clean-db:
-	rm -f data/samverkan.duckdb data/samverkan.duckdb.wal
+	rm -rf data/samverkan.duckdb data/samverkan.duckdb.wal data/samverkan.duckdb.staging

@@ -11,7 +11,8 @@ from pipeline.store import DEFAULT_DB
 
 
 def deployments(sources_file: str | None = None, db: str = str(DEFAULT_DB)) -> list:
-    """A deployment per source, on the source's cron, never two runs of one source at once."""
+    """A deployment per source, on the source's cron, never two runs of one source at once
+    (each run reads the file's ``cluster`` section: Dask or local)."""
     return [
         crawl_flow.to_deployment(
             name=f"crawl-{source.name}",

@@ -38,14 +38,18 @@ def cli(verbose: int) -> None:
 @click.argument("source")
 @click.option("--sources", "sources_file", type=click.Path(exists=True, dir_okay=False), help="Sources YAML file.")
 @db_option
-def crawl(source: str, sources_file: str | None, db: Path) -> None:
+@click.option("--dask", "dask_address", help="Dask scheduler to run the per-page work on (default: the config's, or local).")
+@click.option("--staging", "staging_dir", type=click.Path(file_okay=False), help="Parquet staging folder shared with the workers.")
+@click.option("--keep-staging", is_flag=True, default=None, help="Keep merged Parquet batches instead of deleting them.")
+def crawl(source: str, sources_file: str | None, db: Path, dask_address, staging_dir, keep_staging) -> None:
     """Crawl SOURCE now and load it into the database.
 
-    Example: samverkan crawl demo
+    Example: samverkan crawl demo --dask tcp://10.0.0.5:8786 --staging /mnt/staging
     """
     from flows.crawl import crawl_flow
 
-    crawl_flow(source, sources_file=sources_file, db=str(db))
+    crawl_flow(source, sources_file=sources_file, db=str(db), dask_address=dask_address, staging_dir=staging_dir,
+               keep_staging=keep_staging)
 
 
 @cli.command()
@@ -196,18 +200,24 @@ def person(name: str, db: Path, as_json: bool) -> None:
 @cli.command()
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Erase without asking for confirmation.")
+@click.option("--staging", "staging_dir", type=click.Path(file_okay=False), help="Parquet staging folder (default: <db>.staging).")
 @db_option
-def forget(name: str, yes: bool, db: Path) -> None:
-    """Erase a person (GDPR): rows, mentions, assignments, the name in stored text; later crawls redact it.
+def forget(name: str, yes: bool, staging_dir: str | None, db: Path) -> None:
+    """Erase a person (GDPR): rows, mentions, assignments, the name in stored text and staged
+    batches; later crawls redact it.
 
     Example: samverkan forget "Eva Ek" --yes
     """
-    from pipeline import embed, search
+    from pipeline import embed, load, search
+    from pipeline.staging import StagingArea
     from pipeline.store import Store
 
     if not yes:
         click.confirm(f"Erase everything stored about {name!r}? This cannot be undone", abort=True)
+    staging = StagingArea.for_database(db, staging_dir)
     with Store(db) as store:
+        load.load_pending(store, staging)  # staged results would bring the name back: merge them first
+        names = [name, *store.person(name)["people"]["name"]]
         counts, changed = store.erase_person(name)
     vectors = embed.embed_passages(embed.load_model(), [text for _, text in changed]) if changed else None
     with Store(db) as store:
@@ -215,6 +225,7 @@ def forget(name: str, yes: bool, db: Path) -> None:
             store.set_embeddings([para_id for para_id, _ in changed], vectors)
         store.rebuild_fts(search.stopwords())
         store.update_search_index(full_text=True)
+    counts["staged_batches"] = staging.remove_mentioning(names)
     console.print(", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in counts.items()))
     console.print("The name is on the suppression list (stored only as a salted hash).")
 

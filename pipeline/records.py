@@ -145,7 +145,7 @@ class Extraction:
 
     def to_json(self) -> dict[str, Any]:
         """The extraction in the gold-file format (ISO strings for dates)."""
-        return _jsonable(
+        return jsonable(
             {
                 "document_date": self.document_date,
                 "meeting": self.meeting,
@@ -180,13 +180,14 @@ class EmbeddedDocument:
     embeddings: Any  # numpy array, shape (len(paragraphs), dim)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """Dataclasses as dicts and dates as ISO strings, recursively (for JSON)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
+        return {k: jsonable(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (date, datetime)):
         return value.isoformat()
     return value

@@ -6,11 +6,12 @@ Two rankers see only the paragraphs that pass the filters:
   Snowball Swedish stems, and the parts of compound words ("bostadsanpassningsbidrag" also
   counts as "bostad", "anpassning", "bidrag"). It runs on a ``bm25s`` sparse index saved next
   to the database; without one (or when it is out of step) DuckDB's full-text index is used.
-* **Dense**: cosine similarity of e5 embeddings ("query: " prefix on the question), from the
+* **Dense**: cosine similarity of e5 embeddings ("query: " prefix on the question; paragraphs
+  are embedded with their document title as a first sentence, ``embed.passage_text``), from the
   FAISS inverted-file index in ``pipeline.ann``; small filtered sets, and databases whose index
   is out of step, are searched exactly.
 
-The hybrid score is 0.8 × cosine + 0.2 × BM25 / (the highest BM25 score the query could
+The hybrid score is 0.9 × cosine + 0.1 × BM25 / (the highest BM25 score the query could
 reach), so a query whose rare words all match (a name, an abbreviation) lifts those paragraphs
 while one that shares only common words barely moves them. The settings were chosen on the dev
 half of ``tests/search/queries.jsonl`` (docs/search.md). Filters are applied inside both
@@ -68,7 +69,7 @@ class SearchSettings:
     candidates: int = 100
     fusion: Literal["rrf", "score"] = "score"
     rrf_k: int = 60
-    bm25_weight: float = 0.2
+    bm25_weight: float = 0.1
     bm25_norm: Literal["minmax", "max", "query"] = "query"
     dense_norm: Literal["minmax", "raw"] = "raw"
     ann: vector_index.AnnSettings = field(default_factory=vector_index.AnnSettings)

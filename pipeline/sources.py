@@ -11,12 +11,16 @@ The file has a ``defaults`` mapping (optional) and a ``sources`` list. Each sour
         start_urls: ["http://127.0.0.1:8765/"]
         allowed_hosts: ["127.0.0.1"]
         allow_private: true
+    cluster:                       # optional: where the per-page work runs
+      dask: tcp://scheduler:8786   # a Dask scheduler (default: threads in this process)
+      staging: /shared/staging     # Parquet staging that workers and the loader share
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -84,6 +88,42 @@ def parse_sources(raw: Any, origin: str = "sources") -> list[Source]:
         names.add(source.name)
         sources.append(source)
     return sources
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Where the per-page work runs: a Dask scheduler address, and the shared staging folder."""
+
+    dask: str | None = None
+    staging: str | None = None
+    keep_staging: bool = False
+
+
+_CLUSTER_FIELDS = {"dask": str, "staging": str, "keep_staging": bool}
+
+
+def load_cluster(path: str | Path = DEFAULT_SOURCES_FILE) -> ClusterSettings:
+    """Read the optional ``cluster`` mapping of a sources file.
+
+    Raises:
+        ConfigError: the mapping has an unknown field or a value of the wrong type.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (FileNotFoundError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    cluster = raw.get("cluster") or {} if isinstance(raw, dict) else {}
+    if not isinstance(cluster, dict):
+        raise ConfigError(f"{path}: 'cluster' must be a mapping")
+    for key, value in cluster.items():
+        if key not in _CLUSTER_FIELDS:
+            raise ConfigError(f"{path}: cluster: unknown field {key!r} (known: {', '.join(_CLUSTER_FIELDS)})")
+        if not isinstance(value, _CLUSTER_FIELDS[key]):
+            raise ConfigError(f"{path}: cluster: field {key!r}: expected {_CLUSTER_FIELDS[key].__name__}")
+    if cluster.get("dask") and not re.match(r"^(tcp|tls|inproc|ucx)://", cluster["dask"]):
+        raise ConfigError(f"{path}: cluster: field 'dask': expected a scheduler address like tcp://host:8786")
+    return ClusterSettings(**cluster)
 
 
 def get_source(sources: list[Source], name: str) -> Source:

@@ -19,6 +19,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.clean import REDACTED
-from pipeline.records import EmbeddedDocument, FetchResult, Source, name_hash, name_key, paragraph_key
+from pipeline.embed import embedding_key, passage_text
+from pipeline.records import EmbeddedDocument, FetchResult, Source, name_hash, name_key
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -114,6 +116,18 @@ MIGRATIONS: list[tuple[str, str]] = [
             paragraphs INTEGER, action_points INTEGER, staged_pages INTEGER);
         """,
     ),
+    (
+        "0004_staging",
+        """
+        CREATE TABLE loaded_batches (
+            batch_id VARCHAR PRIMARY KEY, source VARCHAR, run_id VARCHAR, kind VARCHAR, rows INTEGER,
+            loaded_at TIMESTAMP);
+        """,
+    ),
+    (
+        "0005_title_in_embeddings",  # paragraphs are now embedded with their title: recheck stored vectors once
+        "INSERT INTO settings VALUES ('embeddings_recheck', 'pending');",
+    ),
 ]
 
 # Tables whose rows belong to one document and are replaced when its page changes.
@@ -192,6 +206,7 @@ class Store:
         self.path = path
         self.read_only = read_only
         self.con: duckdb.DuckDBPyConnection | None = None
+        self._in_transaction = False
 
     def __enter__(self) -> "Store":
         if self.read_only and str(self.path) != ":memory:" and not Path(self.path).exists():
@@ -231,9 +246,23 @@ class Store:
             log.info("applied migration %s", name)
         return applied
 
+    @contextmanager
     def transaction(self):
-        """Context manager: one DuckDB transaction, rolled back on error."""
-        return _Transaction(self._con)
+        """One DuckDB transaction, rolled back on error; a nested call joins the outer one."""
+        if self._in_transaction:
+            yield self._con
+            return
+        self._con.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            yield self._con
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        else:
+            self._con.execute("COMMIT")
+        finally:
+            self._in_transaction = False
 
     # -- sources and runs ---------------------------------------------------------------
 
@@ -392,8 +421,9 @@ class Store:
             con.unregister("_rows")
 
     def staged_urls(self, source: str) -> list[str]:
-        """URLs fetched but not yet processed (also those a killed run left behind)."""
-        rows = self._con.execute("SELECT url FROM staged_pages WHERE source = ? ORDER BY fetched_at, url", [source]).fetchall()
+        """URLs fetched but not yet processed (also those a killed run left behind), in URL order
+        so that batches do not depend on the order pages arrived in."""
+        rows = self._con.execute("SELECT url FROM staged_pages WHERE source = ? ORDER BY url", [source]).fetchall()
         return [r[0] for r in rows]
 
     def staged_pages(self, urls: Sequence[str]) -> list[FetchResult]:
@@ -419,21 +449,32 @@ class Store:
         if rows:
             self._con.executemany("INSERT INTO fetch_log VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
-    def unchanged(self, url: str, text_hash: str) -> bool:
-        """True when the stored document of ``url`` has exactly this cleaned text."""
-        row = self._con.execute("SELECT text_hash FROM documents WHERE doc_id = ?", [page_id(url)]).fetchone()
-        return row is not None and row[0] == text_hash
-
-    def embeddings_for(self, text_hashes: Iterable[str]) -> dict[str, np.ndarray]:
-        """Stored embeddings of paragraphs with these text hashes (to skip re-embedding)."""
-        hashes = list(dict.fromkeys(text_hashes))
-        if not hashes:
-            return {}
+    def text_hashes(self, urls: Sequence[str]) -> dict[str, str]:
+        """url → hash of the stored document's cleaned text, for the URLs that have one."""
         rows = self._con.execute(
-            "SELECT DISTINCT ON (text_hash) text_hash, embedding FROM paragraphs WHERE list_contains(?, text_hash)",
-            [hashes],
+            "SELECT url, text_hash FROM documents WHERE list_contains(?, doc_id)", [[page_id(u) for u in urls]]
         ).fetchall()
-        return {h: np.asarray(e, dtype=np.float32) for h, e in rows if e is not None}
+        return dict(rows)
+
+    def page_embeddings(self, urls: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored paragraph embeddings of these URLs' documents, by ``text_hash`` (= ``embed.embedding_key``
+        of title and text), so the unchanged paragraphs of a changed page are not embedded again."""
+        rows = self._con.execute(
+            """SELECT DISTINCT ON (text_hash) text_hash, embedding FROM paragraphs
+               WHERE list_contains(?, doc_id) AND embedding IS NOT NULL""",
+            [[page_id(u) for u in urls]],
+        ).fetchall()
+        return {h: np.asarray(e, dtype=np.float32) for h, e in rows}
+
+    # -- staged batches ----------------------------------------------------------------------
+
+    def is_loaded(self, batch_id: str) -> bool:
+        """True when this staged batch was merged before."""
+        return self._con.execute("SELECT 1 FROM loaded_batches WHERE batch_id = ?", [batch_id]).fetchone() is not None
+
+    def mark_loaded(self, batch_id: str, source: str, run_id: str, kind: str, rows: int) -> None:
+        """Record a staged batch as merged (in the transaction that merged it)."""
+        self._con.execute("INSERT INTO loaded_batches VALUES (?, ?, ?, ?, ?, ?)", [batch_id, source, run_id, kind, rows, _now()])
 
     # -- documents and extractions -------------------------------------------------------
 
@@ -465,7 +506,7 @@ class Store:
             if len(vectors) != len(doc.paragraphs):
                 raise StoreError(f"{doc.url}: {len(doc.paragraphs)} paragraphs but {len(vectors)} embeddings")
             rows["paragraphs"] += [
-                {"para_id": f"{did}:{i}", "doc_id": did, "idx": i, "text": text, "text_hash": paragraph_key(text),
+                {"para_id": f"{did}:{i}", "doc_id": did, "idx": i, "text": text, "text_hash": embedding_key(doc.title, text),
                  "embedding": vectors[i]} for i, text in enumerate(doc.paragraphs)]
             rows["entities"] += [{"doc_id": did, "label": e.label, "text": e.text, "start_char": e.start_char,
                                   "end_char": e.end_char} for e in ex.entities]
@@ -595,9 +636,12 @@ class Store:
         are dropped (they are fetched again and redacted on the next crawl). The name's salted
         hash goes on the suppression list and into the audit log; the name itself is kept nowhere.
 
+        Titles are redacted like text. Paragraphs are embedded with their document's title, so a
+        paragraph whose text or title changed gets a new ``text_hash`` and must be embedded again.
+
         Returns:
-            Counts of what was removed or redacted, and the (para_id, new text) of paragraphs
-            whose text changed (their embeddings must be renewed with ``set_embeddings``).
+            Counts of what was removed or redacted, and the (para_id, text to embed) of paragraphs
+            whose text or title changed (``embed.embed_passages`` of that text, then ``set_embeddings``).
         """
         con = self._con
         people = self.person(name)["people"]
@@ -618,22 +662,27 @@ class Store:
             con.execute("DELETE FROM people WHERE list_contains(?, person_id)", [ids])
             needles = [n.lower() for n in full]
             docs = con.execute(
-                """SELECT doc_id, text FROM documents
-                   WHERE list_contains(?, doc_id) OR len(list_filter(?, n -> contains(lower(text), n))) > 0""",
+                """SELECT doc_id, text, title FROM documents
+                   WHERE list_contains(?, doc_id)
+                      OR len(list_filter(?, n -> contains(lower(coalesce(title, '') || chr(10) || text), n))) > 0""",
                 [list(mentioned), needles]).fetchall()
-            for doc_id, text in docs:
+            for doc_id, text, title in docs:
                 pattern = locally if doc_id in mentioned else everywhere
-                if not pattern.search(text):
+                if not pattern.search(text) and not pattern.search(title or ""):
                     continue
                 counts["documents"] += 1
-                con.execute("UPDATE documents SET text = ? WHERE doc_id = ?", [_redact(pattern, text), doc_id])
-                for version, old in con.execute("SELECT version, text FROM page_versions WHERE page_id = ?", [doc_id]).fetchall():
-                    con.execute("UPDATE page_versions SET text = ? WHERE page_id = ? AND version = ?", [_redact(pattern, old), doc_id, version])
+                new_title = _redact(pattern, title) if title else title
+                con.execute("UPDATE documents SET text = ?, title = ? WHERE doc_id = ?", [_redact(pattern, text), new_title, doc_id])
+                for version, old, old_title in con.execute(
+                        "SELECT version, text, title FROM page_versions WHERE page_id = ?", [doc_id]).fetchall():
+                    con.execute("UPDATE page_versions SET text = ?, title = ? WHERE page_id = ? AND version = ?",
+                                [_redact(pattern, old), _redact(pattern, old_title) if old_title else old_title, doc_id, version])
                 for para_id, old in con.execute("SELECT para_id, text FROM paragraphs WHERE doc_id = ?", [doc_id]).fetchall():
                     new = _redact(pattern, old)
-                    if new != old:
-                        con.execute("UPDATE paragraphs SET text = ?, text_hash = ? WHERE para_id = ?", [new, paragraph_key(new), para_id])
-                        changed.append((para_id, new))
+                    if new != old or new_title != title:
+                        con.execute("UPDATE paragraphs SET text = ?, text_hash = ? WHERE para_id = ?",
+                                    [new, embedding_key(new_title, new), para_id])
+                        changed.append((para_id, passage_text(new_title, new)))
                 for ent_text, start in con.execute("SELECT text, start_char FROM entities WHERE doc_id = ?", [doc_id]).fetchall():
                     if pattern.search(ent_text):
                         con.execute("DELETE FROM entities WHERE doc_id = ? AND start_char = ?", [doc_id, start])
@@ -660,13 +709,32 @@ class Store:
                                                               "action_points", "staged_pages"))])
         return counts, changed
 
-    def set_embeddings(self, para_ids: Sequence[str], vectors: np.ndarray) -> None:
-        """Replace the embeddings of these paragraphs (after their text changed)."""
-        frame = pd.DataFrame({"para_id": list(para_ids), "embedding": list(np.asarray(vectors, dtype=np.float32))})
+    def stale_embeddings(self) -> list[tuple[str, str, str]]:
+        """(para_id, embedding key, text to embed) of paragraphs whose stored vector is not that of
+        their title and text: databases written before titles were embedded. Renew them with
+        ``embed.embed_passages`` and ``set_embeddings(..., text_hashes=keys)``, then call
+        ``stale_embeddings_renewed``; until migration 0005 asks again, this returns nothing."""
+        if not self._con.execute("SELECT 1 FROM settings WHERE key = 'embeddings_recheck'").fetchone():
+            return []
+        rows = self._con.execute(
+            "SELECT p.para_id, d.title, p.text, p.text_hash FROM paragraphs p JOIN documents d USING (doc_id)").fetchall()
+        return [(para_id, key, passage_text(title, text)) for para_id, title, text, old in rows
+                if (key := embedding_key(title, text)) != old]
+
+    def stale_embeddings_renewed(self) -> None:
+        """Record that the stored embeddings were checked (and renewed) after migration 0005."""
+        self._con.execute("DELETE FROM settings WHERE key = 'embeddings_recheck'")
+
+    def set_embeddings(self, para_ids: Sequence[str], vectors: np.ndarray, text_hashes: Sequence[str] | None = None) -> None:
+        """Replace the embeddings of these paragraphs (after their text changed), and their
+        ``text_hash`` when given (so the search index sync replaces their vectors)."""
+        frame = pd.DataFrame({"para_id": list(para_ids), "embedding": list(np.asarray(vectors, dtype=np.float32)),
+                              "text_hash": list(text_hashes) if text_hashes is not None else [None] * len(para_ids)})
         self._con.register("_vectors", frame)
         try:
             self._con.execute(
-                f"UPDATE paragraphs SET embedding = v.embedding::FLOAT[{EMBEDDING_DIM}] FROM _vectors v "
+                f"UPDATE paragraphs SET embedding = v.embedding::FLOAT[{EMBEDDING_DIM}], "
+                "text_hash = coalesce(v.text_hash, paragraphs.text_hash) FROM _vectors v "
                 "WHERE paragraphs.para_id = v.para_id")
         finally:
             self._con.unregister("_vectors")
@@ -785,19 +853,6 @@ class _People:
             if value and value not in row[column]:
                 row[column].append(value)
         return pid
-
-
-class _Transaction:
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self.con = con
-
-    def __enter__(self):
-        self.con.execute("BEGIN TRANSACTION")
-        return self.con
-
-    def __exit__(self, exc_type, exc, tb):
-        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
-        return False
 
 
 def _now() -> datetime:

@@ -11,6 +11,7 @@ import ctypes
 import os
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -175,3 +176,58 @@ def test_empty_input(model):
 def test_missing_model_names_the_build_command(tmp_path):
     with pytest.raises(embed.ModelNotFoundError, match="make models"):
         embed.load_model(embed.EmbedSettings(model_path=tmp_path / "nowhere"))
+
+
+def test_passage_text_puts_the_title_first_as_a_sentence():
+    assert embed.passage_text("Färdtjänst i Lindå kommun", " En resa kostar 45 kronor.\n") == \
+        "Färdtjänst i Lindå kommun. En resa kostar 45 kronor."
+    assert embed.passage_text("Vem  får\nstöd?", "Alla.") == "Vem får stöd? Alla."
+    assert embed.passage_text(None, " Utan rubrik. ") == embed.passage_text("  ", "Utan rubrik.") == "Utan rubrik."
+
+
+def test_embedding_key_follows_title_and_text():
+    from pipeline.records import paragraph_key
+
+    key = embed.embedding_key("Färdtjänst", "En resa kostar 45 kronor.")
+    assert key == embed.embedding_key(" Färdtjänst ", "En resa kostar 45 kronor.")
+    assert key != embed.embedding_key("Riksfärdtjänst", "En resa kostar 45 kronor.")
+    assert key != embed.embedding_key("Färdtjänst", "En resa kostar 50 kronor.")
+    assert embed.embedding_key(None, "Utan rubrik.") == paragraph_key("Utan rubrik.")  # old keys stay valid
+
+
+class _CountingModel:
+    """Stands in for the e5 model: a fixed vector per text, and a record of what was encoded."""
+
+    def __init__(self):
+        self.encoded: list[str] = []
+
+    def encode(self, texts, prompt_name=None, **_):
+        assert prompt_name == embed.PASSAGE_PROMPT
+        self.encoded += texts
+        rows = [np.random.default_rng(zlib.crc32(t.encode())).normal(size=embed.DIM) for t in texts]
+        return np.asarray([r / np.linalg.norm(r) for r in rows], dtype=np.float32)
+
+
+def _annotated(title, paragraphs):
+    from pipeline.records import AnnotatedDocument, Document, Extraction
+
+    doc = Document(url=f"https://x.example/{title}", source="t", title=title, published=None, author=None,
+                   paragraphs=paragraphs, content_hash="h")
+    return AnnotatedDocument(doc, Extraction())
+
+
+def test_embed_documents_embeds_title_and_paragraph_and_reuses_by_embedding_key():
+    model = _CountingModel()
+    first = embed.embed_documents(model, [_annotated("Färdtjänst", ["Resan kostar 45 kr.", "Ring 0771."]),
+                                          _annotated("Parkering", ["Ring 0771."])])
+    assert model.encoded == ["Färdtjänst. Resan kostar 45 kr.", "Färdtjänst. Ring 0771.", "Parkering. Ring 0771."]
+    assert [d.embeddings.shape for d in first] == [(2, embed.DIM), (1, embed.DIM)]
+    assert float(first[0].embeddings[1] @ first[1].embeddings[0]) < 0.99  # same paragraph, other title
+
+    docs = [_annotated("Färdtjänst", ["Resan kostar 45 kr.", "Ring 0771.", "Nytt stycke."]),
+            _annotated("Ny rubrik", ["Ring 0771."])]
+    known = dict(zip([embed.embedding_key("Färdtjänst", p) for p in ("Resan kostar 45 kr.", "Ring 0771.")], first[0].embeddings))
+    model.encoded.clear()
+    again = embed.embed_documents(model, docs, known)
+    assert model.encoded == ["Färdtjänst. Nytt stycke.", "Ny rubrik. Ring 0771."]  # unchanged pairs are reused
+    np.testing.assert_array_equal(again[0].embeddings[:2], first[0].embeddings)

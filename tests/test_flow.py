@@ -82,3 +82,25 @@ def test_paraphrase_query_finds_the_right_paragraph(crawled, query, expected):
 
     results = search(query, k=3, db=crawled["db"])
     assert any(expected in text for text in results["paragraph"]), results[["score", "paragraph"]].to_string()
+
+
+def test_vectors_stored_before_titles_were_embedded_are_renewed_once(crawled, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from flows.crawl import renew_embeddings_task
+    from pipeline.records import paragraph_key
+
+    db = str(tmp_path / "old.duckdb")
+    shutil.copy(crawled["db"], db)
+    with Store(db) as store:
+        para_id, text, vector = store.query("SELECT para_id, text, embedding FROM paragraphs LIMIT 1").iloc[0]
+        store.query("UPDATE paragraphs SET text_hash = ?, embedding = ? WHERE para_id = ?",
+                    [paragraph_key(text), [0.0] * 384, para_id])  # as an old database stored it
+        store.query("INSERT INTO settings VALUES ('embeddings_recheck', 'pending')")
+    assert renew_embeddings_task.fn(db, None) == 1
+    assert renew_embeddings_task.fn(db, None) == 0  # checked once
+    with Store(db, read_only=True) as store:
+        renewed = store.query("SELECT embedding FROM paragraphs WHERE para_id = ?", [para_id])["embedding"][0]
+    assert float(np.dot(renewed, vector)) > 0.999

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -35,6 +38,16 @@ def _traces(db) -> dict[str, int]:
         }
 
 
+def _staged_traces(db) -> int:
+    """Parquet batches in the staging folder that contain the name anywhere (text, metadata)."""
+    hits = 0
+    for path in Path(f"{db}.staging").rglob("*.parquet"):
+        table = pq.read_table(path)
+        blob = str(table.to_pylist()) + str(table.schema.metadata)
+        hits += NAME.lower() in blob.lower()
+    return hits
+
+
 def test_forget_then_recrawl_leaves_no_trace(tmp_path):
     from flows.crawl import crawl_flow
     from pipeline.search import search
@@ -44,18 +57,21 @@ def test_forget_then_recrawl_leaves_no_trace(tmp_path):
         sources = tmp_path / "sources.yaml"
         sources.write_text(yaml.safe_dump({"sources": [{"name": "gen", "start_urls": [site.base_url + "/"],
                                                         "allowed_hosts": ["127.0.0.1"], "delay": 0, "allow_private": True}]}))
-        crawl_flow("gen", sources_file=str(sources), db=db)
+        crawl_flow("gen", sources_file=str(sources), db=db, keep_staging=True)
         before = _traces(db)
         assert before["documents"] > 0 and before["people"] > 0, "the generated site should mention the person"
+        assert _staged_traces(db) > 0, "kept staging batches should mention the person before the erasure"
 
         result = CliRunner().invoke(cli, ["forget", NAME, "--yes", "--db", db])
         assert result.exit_code == 0, result.output
         after_forget = _traces(db)
         site.change(range(14))  # every page edited: the name is published again
-        summary = crawl_flow("gen", sources_file=str(sources), db=db)
+        summary = crawl_flow("gen", sources_file=str(sources), db=db, keep_staging=True)
         assert summary["documents"] == 14
 
     assert after_forget == dict.fromkeys(after_forget, 0)
+    assert _staged_traces(db) == 0
+    assert len(list(Path(f"{db}.staging").rglob("docs-*.parquet"))) >= 1, "the recrawl's batches are kept"
     assert _traces(db) == dict.fromkeys(after_forget, 0)
     hits = search(NAME, k=20, db=db, method="bm25")
     assert not hits["paragraph"].str.contains(NAME, case=False).any()

@@ -18,3 +18,4 @@ def test_a_deployment_per_source_with_cron_and_concurrency_limit(tmp_path):
     assert kommun.parameters == {"source_name": "kommun", "sources_file": str(path), "db": "x.duckdb"}
     assert kommun.concurrency_limit == 1
     assert kommun.concurrency_options.collision_strategy.value == "ENQUEUE"
+

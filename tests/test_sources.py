@@ -1,6 +1,7 @@
 """data/sources.yaml loading and validation."""
 
 import pytest
+import yaml
 
 from pipeline.sources import DEFAULT_SOURCES_FILE, ConfigError, get_source, load_sources, parse_sources
 
@@ -67,3 +68,19 @@ def test_next_run_follows_the_cron():
 
     [s] = parse_sources({"sources": [{"name": "a", "start_urls": ["https://a.se/"], "schedule": "30 2 * * *"}]})
     assert next_run(s, datetime(2024, 5, 1, 12, 0)) == datetime(2024, 5, 2, 2, 30)
+
+
+def test_cluster_section_is_optional_and_validated(tmp_path):
+    from pipeline.sources import ClusterSettings, load_cluster
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"sources": []}))
+    assert load_cluster(path) == ClusterSettings()
+    path.write_text(yaml.safe_dump({"cluster": {"dask": "tcp://10.0.0.5:8786", "staging": "/mnt/s"}, "sources": []}))
+    assert load_cluster(path) == ClusterSettings(dask="tcp://10.0.0.5:8786", staging="/mnt/s")
+    for bad, message in (({"dask": "10.0.0.5"}, "field 'dask': expected a scheduler address"),
+                         ({"workers": 4}, "unknown field 'workers'"),
+                         ({"keep_staging": "yes"}, "field 'keep_staging': expected bool")):
+        path.write_text(yaml.safe_dump({"cluster": bad, "sources": []}))
+        with pytest.raises(ConfigError, match=message):
+            load_cluster(path)

@@ -37,8 +37,7 @@ def test_saving_the_same_document_twice_adds_no_rows(store, minutes_extraction):
     after = {t: count(store, t) for t in before}
     assert before == after
     assert before["paragraphs"] == 2 and before["people"] == 1 and before["organisations"] == 2
-    assert store.unchanged("http://h/a", item.document.content_hash)
-    assert not store.unchanged("http://h/a", "other")
+    assert store.text_hashes(["http://h/a", "http://h/b"]) == {"http://h/a": item.document.content_hash}
 
 
 def test_changed_page_replaces_current_rows_and_keeps_history(store):
@@ -94,14 +93,29 @@ def test_people_are_keyed_by_name_and_organisation(store):
     assert count(store, "person_mentions") == 3
 
 
-def test_embeddings_are_reused_by_paragraph_text(store):
-    item = make_doc("http://h/a", ["Samma stycke."], seed=3)
+def test_embeddings_are_reused_by_title_and_paragraph_text(store):
+    item = make_doc("http://h/a", ["Samma stycke."], seed=3)  # title "Titel a"
     store.save_documents([item])
+    from pipeline.embed import embedding_key
+
+    key = embedding_key("Titel a", "Samma stycke.")
+    store.save_documents([make_doc("http://h/b", ["Annat stycke."], seed=4)])
+    cached = store.page_embeddings(["http://h/a", "http://h/okänd"])
+    assert list(cached) == [key]
+    np.testing.assert_allclose(cached[key], item.embeddings[0], rtol=1e-6)
+    assert store.stale_embeddings() == []
+
+
+def test_stale_embeddings_finds_vectors_written_without_the_title(store):
+    from pipeline.embed import embedding_key
     from pipeline.records import paragraph_key
 
-    cached = store.embeddings_for([paragraph_key("Samma stycke."), paragraph_key("okänt")])
-    assert list(cached) == [paragraph_key("Samma stycke.")]
-    np.testing.assert_allclose(cached[paragraph_key("Samma stycke.")], item.embeddings[0], rtol=1e-6)
+    store.save_documents([make_doc("http://h/a", ["Ett stycke."])])
+    store.query("UPDATE paragraphs SET text_hash = ?", [paragraph_key("Ett stycke.")])  # as written before
+    stale = store.stale_embeddings()
+    assert stale == [(stale[0][0], embedding_key("Titel a", "Ett stycke."), "Titel a. Ett stycke.")]
+    store.set_embeddings([stale[0][0]], np.zeros((1, 384), dtype=np.float32), text_hashes=[stale[0][1]])
+    assert store.stale_embeddings() == []
 
 
 def test_failed_write_rolls_back(store):
@@ -152,3 +166,19 @@ def test_ok_pages_are_staged_until_processed(store):
     # the same body again is not staged: nothing to re-clean
     assert store.record_fetches("r2", [fetched("http://h/a", content=b"<p>hej</p>", content_hash="x")]) == 1
     assert store.staged_urls("t") == []
+
+
+def test_erasing_a_person_redacts_titles_and_renews_the_embedding_keys(store):
+    from pipeline.embed import embedding_key
+
+    item = make_doc("http://h/a", ["Eva Ek leder mötet.", "Inget namn här."],
+                    extraction=Extraction(people=[PersonMention("Eva Ek")]))
+    item.document.title = "Eva Ek ny samordnare"
+    store.save_documents([item])
+    counts, changed = store.erase_person("Eva Ek")
+    titles = store.query("SELECT d.title AS d, v.title AS v FROM documents d JOIN page_versions v ON v.page_id = d.doc_id")
+    assert "Eva Ek" not in titles["d"][0] and "Eva Ek" not in titles["v"][0]
+    assert len(changed) == 2  # both paragraphs: the title is part of what is embedded
+    rows = store.query("SELECT p.para_id, p.text, p.text_hash, d.title FROM paragraphs p JOIN documents d USING (doc_id) ORDER BY idx")
+    assert list(rows["text_hash"]) == [embedding_key(t, x) for t, x in zip(rows["title"], rows["text"])]
+    assert [text for _, text in changed] == [f"{t}. {x}" for t, x in zip(rows["title"], rows["text"])]
