@@ -62,11 +62,11 @@ import pyarrow.parquet as pq
 DIM = 384
 DOCS_PER_BATCH = 16
 PARAS_PER_DOC = 15
-CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False, "enable_progress_bar": False}
+CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 SCHEMA = pa.schema([("para_id", pa.string()), ("doc_id", pa.string()), ("idx", pa.int32()), ("text", pa.string()),
                     ("text_hash", pa.string()), ("embedding", pa.list_(pa.float32()))])
 RETRYABLE = ("conflict", "lock", "busy", "retry")
-MAX_TRIES = 200
+PATIENCE = 30.0  # seconds a writer keeps retrying one batch before it gives up
 
 _WORDS = ("och att det som en på är för med av till den har de inte om ett kommun region samverkan "
           "funktionsnedsättning förening möte protokoll beslut ordförande ledamot nämnd förvaltning "
@@ -89,6 +89,7 @@ def extension_path(name: str) -> Path:
 def connect(path: str = ":memory:", read_only: bool = False, lake: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with autoinstall off and, for lakes, ducklake + sqlite loaded by path."""
     con = duckdb.connect(path, read_only=read_only, config=CONFIG)
+    con.execute("SET enable_progress_bar = false")
     if lake:
         con.execute(f"LOAD '{extension_path('ducklake')}'")
         con.execute(f"LOAD '{extension_path('sqlite_scanner')}'")
@@ -120,7 +121,7 @@ def staging_writer(w: int, n: int, batches: int, folder: str, barrier, out) -> N
     """Write this writer's batches as Parquet files (temporary name, then rename)."""
     try:
         mine = [(i, make_batch(i)) for i in range(w, batches, n)]
-        barrier.wait()
+        barrier.wait(timeout=120)
         start = time.time()
         for i, table in mine:
             path = Path(folder) / f"docs-{i:05d}.parquet"
@@ -129,6 +130,7 @@ def staging_writer(w: int, n: int, batches: int, folder: str, barrier, out) -> N
             os.replace(tmp, path)
         out.put({"role": "writer", "start": start, "end": time.time(), "batches": len(mine)})
     except Exception:  # noqa: BLE001 - reported in the table
+        barrier.abort()
         out.put({"role": "writer", "error": traceback.format_exc(limit=1)})
 
 
@@ -143,7 +145,7 @@ def staging_loader(db: str, batches: int, folder: str, reopen: bool, barrier, ou
                         loaded_at TIMESTAMP)""")
         if reopen:
             con.close()
-        barrier.wait()
+        barrier.wait(timeout=120)
         start = time.time()
         loaded, busy, rounds = 0, 0.0, 0
         while loaded < batches:
@@ -172,6 +174,7 @@ def staging_loader(db: str, batches: int, folder: str, reopen: bool, barrier, ou
             con.close()
         out.put({"role": "loader", "start": start, "end": time.time(), "busy": busy, "rounds": rounds})
     except Exception:  # noqa: BLE001
+        barrier.abort()
         out.put({"role": "loader", "error": traceback.format_exc(limit=1)})
 
 
@@ -241,13 +244,14 @@ def lake_writer(w: int, n: int, batches: int, uri: str, data: str, per_batch: bo
         con = connect(lake=True)
         if own_retries:
             con.execute("SET ducklake_max_retry_count = 0")
-        barrier.wait()
+        barrier.wait(timeout=120)
         start = time.time()
         attached = False
         done = 0
         for i, table in mine:
             batch_id = f"docs-{i:05d}"
-            for _ in range(MAX_TRIES):
+            deadline = time.monotonic() + PATIENCE
+            while time.monotonic() < deadline:
                 try:
                     if not attached:
                         try:
@@ -284,10 +288,12 @@ def lake_writer(w: int, n: int, batches: int, uri: str, data: str, per_batch: bo
                         attached = False
                     time.sleep(0.002 * (1 + retries % 10))
             else:
-                raise RuntimeError(f"{batch_id}: gave up after {MAX_TRIES} tries")
+                raise RuntimeError(f"{batch_id}: gave up after {PATIENCE:.0f} s of retries")
         out.put({"role": "writer", "start": start, "end": time.time(), "batches": done, "retries": retries,
                  "messages": list(errors)})
     except Exception as exc:  # noqa: BLE001
+        if not isinstance(exc, RuntimeError):
+            barrier.abort()
         out.put({"role": "writer", "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}",
                  "retries": retries, "messages": list(errors)})
 

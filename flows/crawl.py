@@ -254,11 +254,11 @@ def process_and_load(source: str, urls: list[str], db: str, staging: StagingArea
             pages = store.staged_pages(chunk)
             context = BatchContext(store.boilerplate(source), store.suppression(),
                                    store.text_hashes(chunk), store.page_embeddings(chunk))
-        in_flight.append(process_task.submit(pages, context, models, str(staging.root), run_id, seq))
+        in_flight.append((process_task.submit(pages, context, models, str(staging.root), run_id, seq), chunk))
         if len(in_flight) >= slots:
-            _merge(in_flight.pop(0), db, staging, tally, keep)
-    for future in in_flight:
-        _merge(future, db, staging, tally, keep)
+            _merge(*in_flight.pop(0), db, staging, run_id, source, tally, keep)
+    for future, chunk in in_flight:
+        _merge(future, chunk, db, staging, run_id, source, tally, keep)
 
 
 def _load_new(db: str, staging: StagingArea, source: str, tally: Tally, keep: bool) -> None:
@@ -274,8 +274,20 @@ def _cluster_slots() -> int:
     return 2 * sum(client.nthreads().values()) if client is not None else 1
 
 
-def _merge(future, db: str, staging: StagingArea, tally: Tally, keep: bool) -> None:
-    batch = future.result()
+def _merge(future, urls: list[str], db: str, staging: StagingArea, run_id: str, source: str, tally: Tally,
+           keep: bool) -> None:
+    """Merge a processing task's batch; if the task failed, record its pages as failed (they stay
+    staged, so the next run tries them again) and go on with the other batches."""
+    try:
+        batch = future.result()
+    except Exception as exc:
+        get_run_logger().error("processing %d pages of %s failed: %s", len(urls), source, exc)
+        reason = f"processing error: {type(exc).__name__}: {exc}"[:500]
+        with Store(db) as store:
+            store.record_failures(run_id, source, [(url, reason) for url in urls])
+        tally.counts["failed"] += len(urls)
+        tally.failed += [(url, reason) for url in urls]
+        return
     with Store(db) as store:
         if merged := load.load_batch(store, staging, batch, keep):
             tally.add([merged])

@@ -7,6 +7,7 @@ import yaml
 
 from pipeline import demo_site
 from pipeline.store import Store
+from sitegen import GeneratedSite
 
 pytestmark = pytest.mark.usefixtures("e5_model")
 
@@ -104,3 +105,22 @@ def test_vectors_stored_before_titles_were_embedded_are_renewed_once(crawled, tm
     with Store(db, read_only=True) as store:
         renewed = store.query("SELECT embedding FROM paragraphs WHERE para_id = ?", [para_id])["embedding"][0]
     assert float(np.dot(renewed, vector)) > 0.999
+
+
+def test_a_failing_processing_batch_is_recorded_and_its_pages_kept_for_the_next_run(tmp_path, prefect_api):
+    from flows.crawl import crawl_flow
+
+    db = str(tmp_path / "fail.duckdb")
+    with GeneratedSite(5) as site:
+        sources_file = tmp_path / "sources.yaml"
+        sources_file.write_text(yaml.safe_dump({"sources": [{
+            "name": "gen", "start_urls": [site.base_url + "/"], "allowed_hosts": ["127.0.0.1"],
+            "delay": 0, "allow_private": True}]}))
+        broken = crawl_flow("gen", sources_file=str(sources_file), db=db, nlp_model=str(tmp_path / "no-such-model"))
+        with Store(db, read_only=True) as store:
+            reasons = store.query("SELECT reason FROM fetch_log WHERE reason LIKE 'processing error%'")["reason"]
+            staged = store.query("SELECT count(*) AS n FROM staged_pages")["n"][0]
+        fixed = crawl_flow("gen", sources_file=str(sources_file), db=db)
+    assert broken["documents"] == 0 and broken["pages_failed"] == staged > 0
+    assert len(reasons) == staged and "no-such-model" in reasons[0]
+    assert fixed["documents"] == staged  # nothing was lost: the next run processed the kept pages

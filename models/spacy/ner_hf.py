@@ -276,7 +276,7 @@ def train(args: argparse.Namespace) -> dict:
     """Train, select on ner-dev, score on ner-test, measure speed and size; return the report."""
     from transformers import AutoTokenizer, BertForTokenClassification, get_linear_schedule_with_warmup
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.train_threads)
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
@@ -307,7 +307,8 @@ def train(args: argparse.Namespace) -> dict:
         decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
         no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
         opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr
+            [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=args.lr, fused=True,
         )
         steps_per_epoch = -(-len(train_items) // args.batch_size)
         total = steps_per_epoch * args.epochs if args.max_steps is None else args.max_steps
@@ -356,6 +357,14 @@ def train(args: argparse.Namespace) -> dict:
     report["ner_dev"] = score(model, tokenizer, nlp, gold["ner-dev"], args.max_len)
     report["ner_test"] = score(model, tokenizer, nlp, gold["ner-test"], args.max_len)
     logger.info("test %s", json.dumps(report["ner_test"]["core_micro"]))
+    if args.compare_cnn and (args.tokenizer_from / "meta.json").exists():
+        cnn = spacy.load(args.tokenizer_from)
+        report["cnn_same_gold"] = {
+            k: ner_scores([Example(p, g) for p, g in zip(cnn.pipe(nlp.make_doc(d.text) for d in docs), docs)])
+            for k, docs in gold.items()
+        }
+        logger.info("CNN test %s", json.dumps(report["cnn_same_gold"]["ner-test"]["core_micro"]))
+    torch.set_num_threads(args.threads)
     test_texts = [d.text for d in gold["ner-test"]]
     report["words_per_second"] = words_per_second(model, tokenizer, nlp, test_texts, args.max_len)
     report["speed_text"] = f"ner-test text, {sum(len(nlp.make_doc(t)) for t in test_texts)} words, batch 32"
@@ -380,7 +389,11 @@ def main() -> None:
     parser.add_argument("--max-len", type=int, default=96)
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for inference/speed")
+    parser.add_argument("--train-threads", type=int, default=2,
+                        help="torch threads for training (1 was 6x faster than 2 on the loaded 2-core machine)")
+    parser.add_argument("--compare-cnn", action="store_true",
+                        help="also score the shipped CNN pipeline (--tokenizer-from) on the same gold")
     parser.add_argument("--raw-reader", action="store_true", help="read the corpus with convert.read_ner")
     parser.add_argument("--eval-only", action="store_true", help="score the model saved in --out")
     args = parser.parse_args()
