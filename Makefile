@@ -55,6 +55,9 @@ bench-crawl: setup
 
 bench-scale: setup
 	$(PY) bench/bench_scale.py --json bench/results-scale.json
+	$(PY) bench/bench_loader.py
+	$(PY) -m pip install --quiet duckdb-extension-ducklake==1.5.5 duckdb-extension-sqlite-scanner==1.5.5
+	$(PY) bench/bench_ducklake.py
 
 eval-search: setup
 	$(PY) bench/eval_search.py

@@ -128,6 +128,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0005_title_in_embeddings",  # paragraphs are now embedded with their title: recheck stored vectors once
         "INSERT INTO settings VALUES ('embeddings_recheck', 'pending');",
     ),
+    (
+        # The largest table loses its primary-key index: DuckDB rewrites an ART index whole at every
+        # checkpoint, and the loader checkpoints after each batch (bench/bench_loader.py).
+        # save_documents replaces a document's paragraphs as a whole, so para_id stays unique.
+        "0006_paragraphs_without_index",
+        f"""
+        CREATE TABLE paragraphs_new (
+            para_id VARCHAR, doc_id VARCHAR, idx INTEGER, text VARCHAR, text_hash VARCHAR,
+            embedding FLOAT[{EMBEDDING_DIM}]);
+        INSERT INTO paragraphs_new SELECT para_id, doc_id, idx, text, text_hash, embedding FROM paragraphs;
+        DROP TABLE paragraphs;
+        ALTER TABLE paragraphs_new RENAME TO paragraphs;
+        """,
+    ),
 ]
 
 # Tables whose rows belong to one document and are replaced when its page changes.
