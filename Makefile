@@ -46,7 +46,8 @@ bench: setup
 	$(PY) bench/bench_nlp.py
 
 eval: setup
-	@if [ -d $(SHARED)/gold ]; then $(PY) bench/eval_extraction.py $(SHARED)/gold $(SHARED)/samples; \
+	@if [ -d $(SHARED)/gold ]; then $(PY) bench/eval_extraction.py $(SHARED)/gold $(SHARED)/samples && \
+		$(PY) bench/eval_ner_domain.py $(SHARED)/gold $(SHARED)/samples; \
 	else echo "($(SHARED)/gold not found: scoring only tests/gold)"; fi
 	$(PY) bench/eval_extraction.py tests/gold
 

@@ -5,7 +5,9 @@
 #   STAGES="assemble evaluate" bash models/build.sh   # re-run some stages only
 #   bash models/build.sh transformer # also the e5-small transformer NER variant (comparison only)
 #
-# Environment: PYTHON (default .venv/bin/python), BUILD_DIR (default models/.build), THREADS (2).
+# Environment: PYTHON (default .venv/bin/python), BUILD_DIR (default models/.build), THREADS (2),
+# UD_MODEL (the pipeline whose tagger/parser/lemmatizer are kept; default: the one trained here —
+# e.g. UD_MODEL=models/sv_samverkan STAGES="convert ner assemble evaluate" retrains only the NER).
 # Seeds are fixed in the configs ([system] seed = 0); PYTHONHASHSEED is fixed here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +47,7 @@ fi
 if has assemble; then
   log "assemble -> $OUT"
   rm -rf "$OUT.tmp"
-  $PY models/spacy/assemble.py "$BUILD/ud_cnn/model-best" "$BUILD/ner_cnn/model-best" "$OUT.tmp"
+  $PY models/spacy/assemble.py "${UD_MODEL:-$BUILD/ud_cnn/model-best}" "$BUILD/ner_cnn/model-best" "$OUT.tmp"
   rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
 fi
 

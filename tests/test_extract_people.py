@@ -66,3 +66,17 @@ def test_inline_attendees_with_roles(nlp):
     p = people(nlp, text)
     assert (p["Ali Hassan"].role, p["Ali Hassan"].organisation) == ("ordförande", "Region Kalmar län")
     assert p["Mona Ek"].organisation == "Kalmar kommun"
+
+
+def test_a_line_break_ends_an_entity_the_ner_ran_on():
+    import spacy
+    from spacy.tokens import Span
+
+    from pipeline.extractors.segment import line_starts
+
+    nlp = spacy.blank("sv")
+    doc = nlp("Anna Berg, Riksförbundet FUB\n\nReferensgruppen träffas i maj.")
+    doc.ents = [Span(doc, 0, 2, "PER"), Span(doc, 3, 7, "ORG")]  # the ORG runs over the blank line
+    doc = line_starts(doc)
+    assert [(e.text, e.label_) for e in doc.ents] == [("Anna Berg", "PER"), ("Riksförbundet FUB", "ORG")]
+    assert doc[6].is_sent_start

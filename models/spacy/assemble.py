@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 def assemble(ud_path: Path, ner_path: Path, name: str = "samverkan", version: str = "1.0.0") -> Language:
     """Return the UD pipeline with the NER pipeline's ``ner`` (and its encoder) added before the parser."""
     nlp = spacy.load(ud_path)
+    if "ner" in nlp.pipe_names:  # an assembled pipeline as the base: its NER is replaced
+        nlp.remove_pipe("ner")
     ner_nlp = spacy.load(ner_path)
     encoder = "transformer" if "transformer" in ner_nlp.pipe_names else "tok2vec"
     listener_path = "model.tok2vec"

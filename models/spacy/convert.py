@@ -104,8 +104,16 @@ def read_conllu(path: Path) -> list[Sentence]:
     return sents
 
 
+ENT_TYPES = ("PER", "ORG", "LOC", "MISC")
+
+
 def read_ner(path: Path) -> list[Sentence]:
-    """Read the token<TAB>tag NER corpus; soft hyphens are removed from tokens."""
+    """Read the token<TAB>tag NER corpus; soft hyphens are removed from tokens.
+
+    From line 41,122 on, 47,176 lines of the corpus separate token and tag with spaces instead of
+    a tab: such a line's last field is its tag when it is one (PER/ORG/LOC/MISC/0); otherwise the
+    whole line is the token, tagged 0.
+    """
     sents: list[Sentence] = []
     words: list[str] = []
     tags: list[str] = []
@@ -116,10 +124,14 @@ def read_ner(path: Path) -> list[Sentence]:
                 sents.append(Sentence(toks, None, tags))
                 words, tags = [], []
             continue
-        word, _, tag = line.partition("\t")
-        word = word.replace("\u00ad", "") or word
+        if "\t" in line:
+            word, _, tag = line.partition("\t")
+        else:
+            parts = line.rsplit(None, 1)
+            word, tag = (parts[0], parts[1]) if len(parts) == 2 and parts[1] in (*ENT_TYPES, "0") else (line, "0")
+        word = word.strip().replace("\u00ad", "") or word
         words.append(word)
-        tags.append(tag.strip())
+        tags.append(tag.strip() or "0")
     return sents
 
 

@@ -34,42 +34,14 @@ from spacy.tokens import Doc, Span  # noqa: E402
 from spacy.training import Example  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from convert import Sentence, Token, io_to_spans, read_ner, sentences_to_docs, split_ner  # noqa: E402
+from convert import ENT_TYPES, Sentence, Token, io_to_spans, read_ner, sentences_to_docs, split_ner  # noqa: E402
 from evaluate import ner_scores  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-ENT_TYPES = ("PER", "ORG", "LOC", "MISC")
 LABELS = ["O"] + [f"{p}-{t}" for t in ENT_TYPES for p in ("B", "I")]
 LABEL2ID = {lab: i for i, lab in enumerate(LABELS)}
 SENT_END = {".", "!", "?", "…", "..."}
-
-
-def read_ner_fixed(path: Path) -> list[Sentence]:
-    """Read the NER corpus like ``convert.read_ner`` but also accept space-separated lines.
-
-    From line 41,122 on, 47,176 of the corpus lines separate token and tag by spaces instead of a
-    tab; ``convert.read_ner`` reads those as the word ``"landslag    0"`` with an empty tag.
-    Sentence boundaries (blank lines) are the same, so the block split is unchanged.
-    """
-    sents: list[Sentence] = []
-    words: list[str] = []
-    tags: list[str] = []
-    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
-        if not line.strip():
-            if words:
-                sents.append(Sentence([Token(w, "", "", "", "_", 0, "") for w in words], None, tags))
-                words, tags = [], []
-            continue
-        if "\t" in line:
-            word, _, tag = line.partition("\t")
-        else:
-            parts = line.rsplit(None, 1)
-            word, tag = (parts[0], parts[1]) if len(parts) == 2 and parts[1] in (*ENT_TYPES, "0") else (line, "0")
-        word = word.strip().replace("\u00ad", "") or word
-        words.append(word)
-        tags.append(tag.strip() or "0")
-    return sents
 
 
 def bio_tags(io_tags: list[str]) -> list[str]:
@@ -258,7 +230,7 @@ def pruning_texts(corpora: Path) -> list[str]:
     """Texts whose pieces prune_e5.py keeps: the corpora's sentences and the lookup-table forms."""
     from prune_e5 import read_texts
 
-    ner = [" ".join(t.form for t in s.tokens) for s in read_ner_fixed(corpora / "ner" / "train_corpus.txt")]
+    ner = [" ".join(t.form for t in s.tokens) for s in read_ner(corpora / "ner" / "train_corpus.txt")]
     ud_files = sorted((corpora / "ud").glob("*.conll*"))
     ud = []
     for path in ud_files:
@@ -282,7 +254,7 @@ def train(args: argparse.Namespace) -> dict:
     rng = random.Random(args.seed)
 
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir, local_files_only=True)
-    reader = read_ner if args.raw_reader else read_ner_fixed
+    reader = read_ner
     splits = split_ner(reader(args.corpora / "ner" / "train_corpus.txt"))
     nlp = spacy.blank("sv")
     if (args.tokenizer_from / "tokenizer").exists():
@@ -360,7 +332,7 @@ def train(args: argparse.Namespace) -> dict:
     if args.compare_cnn and (args.tokenizer_from / "meta.json").exists():
         cnn = spacy.load(args.tokenizer_from)
         report["cnn_same_gold"] = {
-            k: ner_scores([Example(p, g) for p, g in zip(cnn.pipe(nlp.make_doc(d.text) for d in docs), docs)])
+            k: ner_scores([Example(p, g) for p, g in zip(cnn.pipe(cnn.make_doc(d.text) for d in docs), docs)])
             for k, docs in gold.items()
         }
         logger.info("CNN test %s", json.dumps(report["cnn_same_gold"]["ner-test"]["core_micro"]))
@@ -394,7 +366,6 @@ def main() -> None:
                         help="torch threads for training (1 was 6x faster than 2 on the loaded 2-core machine)")
     parser.add_argument("--compare-cnn", action="store_true",
                         help="also score the shipped CNN pipeline (--tokenizer-from) on the same gold")
-    parser.add_argument("--raw-reader", action="store_true", help="read the corpus with convert.read_ner")
     parser.add_argument("--eval-only", action="store_true", help="score the model saved in --out")
     args = parser.parse_args()
     report = train(args)
