@@ -6,7 +6,6 @@ import json
 import logging
 import re
 import sys
-from datetime import date
 from pathlib import Path
 
 import click

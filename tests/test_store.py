@@ -1,7 +1,5 @@
 """Store stage: schema, migrations, idempotent writes, versions, cross-document linking."""
 
-from datetime import date
-
 import duckdb
 import numpy as np
 import pytest

@@ -34,7 +34,7 @@ from spacy.tokens import Doc, Span  # noqa: E402
 from spacy.training import Example  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from convert import ENT_TYPES, Sentence, Token, io_to_spans, read_ner, sentences_to_docs, split_ner  # noqa: E402
+from convert import ENT_TYPES, io_to_spans, read_ner, sentences_to_docs, split_ner  # noqa: E402
 from evaluate import ner_scores  # noqa: E402
 
 logger = logging.getLogger(__name__)
