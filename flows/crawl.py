@@ -246,14 +246,16 @@ def crawl_and_load(source: Source, db: str, staging: StagingArea, run_id: str, t
 
 def process_and_load(source: str, urls: list[str], db: str, staging: StagingArea, run_id: str, tally: Tally,
                      keep: bool, models: Models, slots: int) -> None:
-    """Process the staged pages in batches, ``slots`` at a time, merging results in submission order
-    (so every run, local or distributed, loads the same way)."""
+    """Process the staged pages in batches, ``slots`` at a time, merging results in submission order.
+    Every batch gets the boilerplate known when processing began, so the tables do not depend on
+    how many batches run at once (local and distributed runs load the same)."""
     in_flight = []
+    with Store(db) as store:
+        boilerplate, suppressed = store.boilerplate(source), store.suppression()
     for seq, chunk in enumerate(batched(urls, PROCESS_BATCH), start=1):
         with Store(db) as store:
             pages = store.staged_pages(chunk)
-            context = BatchContext(store.boilerplate(source), store.suppression(),
-                                   store.text_hashes(chunk), store.page_embeddings(chunk))
+            context = BatchContext(boilerplate, suppressed, store.text_hashes(chunk), store.page_embeddings(chunk))
         in_flight.append((process_task.submit(pages, context, models, str(staging.root), run_id, seq), chunk))
         if len(in_flight) >= slots:
             _merge(*in_flight.pop(0), db, staging, run_id, source, tally, keep)
