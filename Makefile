@@ -37,7 +37,7 @@ test: setup
 
 # Slow work, kept out of the test command.
 models: $(STAMP) $(E5)
-	$(PY) -m pip install --quiet spacy-lookups-data==1.0.5 spacy-transformers==1.4.0
+	$(PY) -m pip install --quiet spacy-lookups-data==1.0.5
 	bash models/build.sh
 
 bench: setup

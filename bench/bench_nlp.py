@@ -1,11 +1,14 @@
-"""Throughput of the shipped Swedish spaCy pipeline (models/sv_samverkan) in words per second.
+"""Throughput of the shipped Swedish spaCy pipeline and its CNN fallback in words per second.
+
+Pipelines: ``models/sv_samverkan`` (e5 transformer; shipped) and ``models/sv_samverkan_cnn`` (CNN only,
+the faster fallback), measured one after the other in one run.
 
 Text: the held-out half of UD Swedish-Talbanken's dev file (documents P409, P411, P414, P418 of
 ``models/corpora/ud/sv_talbanken-ud-dev.conllu``), one document per text, repeated to ``--min-words``.
 Runs on the CPU with ``--threads`` threads (default 2) and, when CUDA is available, on the GPU too.
-Also reports the speed with only ``ner`` (and what it needs) enabled.
+Also reports the speed with only ``ner`` (and the encoder it reads) enabled.
 
-    .venv/bin/python bench/bench_nlp.py [--model models/sv_samverkan] [--threads 2] [--repeat 3]
+    .venv/bin/python bench/bench_nlp.py [--model DIR ...] [--threads 2] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ def run(nlp, texts: list[str], repeat: int, batch_size: int) -> tuple[float, int
 def main() -> None:
     """Print words/s of the full pipeline and of NER alone, on CPU (and GPU if present)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=ROOT / "models" / "sv_samverkan")
+    parser.add_argument("--model", type=Path, action="append",
+                        help="pipeline directory (repeatable; default: sv_samverkan and sv_samverkan_cnn)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -63,8 +67,10 @@ def main() -> None:
 
     import spacy
 
-    if not (args.model / "config.cfg").exists():
-        raise SystemExit(f"no pipeline at {args.model}: run `make models` (bash models/build.sh)")
+    models = args.model or [ROOT / "models" / "sv_samverkan", ROOT / "models" / "sv_samverkan_cnn"]
+    for model in models:
+        if not (model / "config.cfg").exists():
+            raise SystemExit(f"no pipeline at {model}: run `make models` (bash models/build.sh)")
     texts = held_out_texts()
     words = sum(len(t.split()) for t in texts)
     texts = texts * max(1, -(-args.min_words // max(words, 1)))
@@ -78,17 +84,18 @@ def main() -> None:
             devices.append("gpu")
     except ImportError:
         pass
-    print(f"model: {args.model}  texts: {len(texts)}  threads: {args.threads}")
+    print(f"texts: {len(texts)}  threads: {args.threads}")
     for device in devices:
         if device == "gpu":
             spacy.require_gpu()
-        nlp = spacy.load(args.model)
-        rate, n = run(nlp, texts, args.repeat, args.batch_size)
-        print(f"{device}  full pipeline {nlp.pipe_names}: {rate:,.0f} words/s ({n} words per pass)")
-        # the ner component carries its own encoder (listeners replaced when assembled)
-        with nlp.select_pipes(enable=["ner"]):
+        for model in models:
+            nlp = spacy.load(model)
             rate, n = run(nlp, texts, args.repeat, args.batch_size)
-            print(f"{device}  NER only {nlp.pipe_names}: {rate:,.0f} words/s")
+            print(f"{model.name} {device}  full pipeline {nlp.pipe_names}: {rate:,.0f} words/s ({n} words per pass)")
+            # a CNN ner carries its own encoder (listeners replaced when assembled); the e5 ner reads the transformer
+            with nlp.select_pipes(enable=[name for name in ("transformer", "ner") if name in nlp.pipe_names]):
+                rate, n = run(nlp, texts, args.repeat, args.batch_size)
+                print(f"{model.name} {device}  NER only {nlp.pipe_names}: {rate:,.0f} words/s")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ and reports wall time, pages/s overall and per stage:
 Worker start-up (process spawn) is reported apart; model loading happens in each worker's first
 batch and counts in its nlp/embed seconds, as it would on a real cluster.
 
-Usage: .venv/bin/python bench/bench_scale.py [--pages 1000] [--workers 1,2] [--no-local]
+Usage: .venv/bin/python bench/bench_scale.py [--pages 1000] [--workers 1,2] [--no-local] [--nlp-model DIR ...]
 """
 
 from __future__ import annotations
@@ -33,14 +33,16 @@ from sitegen import GeneratedSite  # noqa: E402
 STAGES = ("fetch", "clean", "nlp", "embed", "load")
 
 
-def crawl_once(site: GeneratedSite, tmp: Path, label: str, pages: int, address: str | None) -> dict:
+def crawl_once(site: GeneratedSite, tmp: Path, label: str, pages: int, address: str | None,
+               nlp_model: str | None = None) -> dict:
     """Crawl the site into a fresh database; return the run summary with the wall time."""
     sources = tmp / f"{label}.yaml"
     sources.write_text(yaml.safe_dump({"sources": [{
         "name": "gen", "start_urls": [site.base_url + "/"], "allowed_hosts": ["127.0.0.1"],
         "delay": 0, "allow_private": True, "page_limit": pages + 10, "max_depth": 1000}]}))
     start = time.perf_counter()
-    summary = crawl_flow("gen", sources_file=str(sources), db=str(tmp / f"{label}.duckdb"), dask_address=address)
+    summary = crawl_flow("gen", sources_file=str(sources), db=str(tmp / f"{label}.duckdb"), dask_address=address,
+                         nlp_model=nlp_model)
     return {**summary, "wall": time.perf_counter() - start}
 
 
@@ -49,16 +51,19 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--workers", default="1,2", help="comma-separated Dask worker counts")
     parser.add_argument("--no-local", action="store_true", help="skip the local (thread) reference run")
+    parser.add_argument("--nlp-model", action="append",
+                        help="spaCy pipeline for the local runs (repeatable: one local run each; default: the shipped one)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     from distributed import LocalCluster
 
     results = []
     with tempfile.TemporaryDirectory() as tmp, GeneratedSite(args.pages) as site:
-        if not args.no_local:
-            results.append({"config": "local (threads, no Dask)", "startup": 0.0,
-                            **crawl_once(site, Path(tmp), "local", args.pages, None)})
-        for n in [int(w) for w in args.workers.split(",")]:
+        for i, model in enumerate([] if args.no_local else args.nlp_model or [None]):
+            name = f", {Path(model).name}" if model else ""
+            results.append({"config": f"local (threads, no Dask){name}", "startup": 0.0,
+                            **crawl_once(site, Path(tmp), f"local{i}", args.pages, None, model)})
+        for n in [int(w) for w in args.workers.split(",") if w]:
             start = time.perf_counter()
             with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                               host="127.0.0.1") as cluster:

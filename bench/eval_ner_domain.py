@@ -31,13 +31,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("gold_dir", type=Path, nargs="?", default=Path("../shared/gold"))
     parser.add_argument("samples_dir", type=Path, nargs="?", default=Path("../shared/samples"))
-    parser.add_argument("--model", default=None)
+    parser.add_argument("--model", action="append",
+                        help="spaCy pipeline (repeatable; default: the shipped one and the CNN fallback)")
     args = parser.parse_args()
-    nlp = nlp_stage.load(args.model)
+    for model in args.model or [None, str(nlp_stage.CNN_MODEL)]:
+        print(f"model: {model or nlp_stage.DEFAULT_MODEL}")
+        report(nlp_stage.load(model), args.gold_dir, args.samples_dir)
+
+
+def report(nlp, gold_dir: Path, samples_dir: Path) -> None:
+    """Print the gold people and organisations the NER misses, and the recall per label."""
     totals = {"PER": [0, 0], "ORG": [0, 0]}
-    for gpath in sorted(args.gold_dir.glob("*.json")):
+    for gpath in sorted(gold_dir.glob("*.json")):
         gold = json.loads(gpath.read_text(encoding="utf-8"))
-        tpath = args.samples_dir / (gold.get("doc") or gpath.with_suffix(".txt").name)
+        tpath = samples_dir / (gold.get("doc") or gpath.with_suffix(".txt").name)
         if not tpath.exists():
             continue
         text = tpath.read_text(encoding="utf-8")

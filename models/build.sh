@@ -1,27 +1,31 @@
 #!/usr/bin/env bash
-# Build the Swedish spaCy pipeline models/sv_samverkan from the corpora in models/corpora.
+# Build the Swedish spaCy pipelines from the corpora in models/corpora:
+#   models/sv_samverkan      shipped: CNN tok2vec + parser, e5-small transformer + morphologizer/ner/lemmatizer heads
+#   models/sv_samverkan_cnn  the faster CNN-only fallback (tok2vec, morphologizer, ner, parser, lemmatizer)
 #
-#   bash models/build.sh            # convert, train (CNN), assemble, evaluate  (~1 h on 2 CPU cores)
+#   bash models/build.sh            # convert, train (CNN, then e5), assemble, evaluate  (~2.5 h on 2 CPU cores)
 #   STAGES="assemble evaluate" bash models/build.sh   # re-run some stages only
-#   bash models/build.sh transformer # also the e5-small transformer NER variant (comparison only)
+#   bash models/build.sh spacy-transformers           # also the spacy-transformers NER variant (comparison only)
 #
 # Environment: PYTHON (default .venv/bin/python), BUILD_DIR (default models/.build), THREADS (2),
 # UD_MODEL (the pipeline whose tagger/parser/lemmatizer are kept; default: the one trained here —
-# e.g. UD_MODEL=models/sv_samverkan STAGES="convert ner assemble evaluate" retrains only the NER).
-# Seeds are fixed in the configs ([system] seed = 0); PYTHONHASHSEED is fixed here.
+# e.g. UD_MODEL=models/sv_samverkan_cnn STAGES="convert ner assemble evaluate" retrains only the CNN NER),
+# E5_HEADS (which e5 heads replace CNN components; default morphologizer,ner,lemmatizer).
+# Seeds are fixed in the configs and scripts (seed 0); PYTHONHASHSEED is fixed here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-.venv/bin/python}
 BUILD=${BUILD_DIR:-models/.build}
 THREADS=${THREADS:-2}
-STAGES=${STAGES:-"convert ner ud assemble evaluate"}
-if [[ "${1:-}" == "transformer" ]]; then STAGES="${STAGES} transformer"; fi
+STAGES=${STAGES:-"convert ner ud e5 assemble evaluate"}
+if [[ "${1:-}" == "spacy-transformers" ]]; then STAGES="${STAGES} spacy-transformers"; fi
 export PYTHONHASHSEED=0 OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
 CORPUS=$BUILD/corpus
 OUT=models/sv_samverkan
+CNN_OUT=models/sv_samverkan_cnn
 METRICS=models/metrics
 mkdir -p "$BUILD" "$METRICS"
 has() { [[ " $STAGES " == *" $1 "* ]]; }
@@ -44,19 +48,42 @@ if has ud; then
     --paths.train "$CORPUS/ud-train-tune.spacy" --paths.dev "$CORPUS/ud-tune.spacy"
 fi
 
+if has e5; then
+  if [[ ! -f models/e5-small/config.json ]]; then
+    log "models/e5-small missing: run models/convert_e5.py first"; exit 1
+  fi
+  log "fine-tune e5-small for NER (token classifier, ~30 min)"
+  $PY models/spacy/ner_hf.py --epochs 5 --lr 8e-5 --batch-size 16 --max-len 96 \
+    --train-threads "$THREADS" --threads "$THREADS" --out "$BUILD/ner_e5_hf"
+  log "prune its vocabulary to the pieces of the corpora and the Swedish lemma table -> $BUILD/e5-ner-sv"
+  $PY -c "
+import sys; sys.path.insert(0, 'models/spacy')
+from pathlib import Path; import ner_hf, prune_e5
+prune_e5.prune(Path('$BUILD/ner_e5_hf'), Path('$BUILD/e5-ner-sv'), ner_hf.pruning_texts(Path('models/corpora')))
+"
+  log "multi-task: NER + UPOS/features + lemmas on the pruned encoder (~25 min)"
+  $PY models/spacy/e5_multitask.py "$BUILD/e5-ner-sv" "$CORPUS" "$BUILD/e5_multitask" \
+    --ner-head "$BUILD/ner_e5_hf/model.safetensors" --epochs 3 --threads "$THREADS"
+fi
+
 if has assemble; then
-  log "assemble -> $OUT"
-  rm -rf "$OUT.tmp"
-  $PY models/spacy/assemble.py "${UD_MODEL:-$BUILD/ud_cnn/model-best}" "$BUILD/ner_cnn/model-best" "$OUT.tmp"
+  log "assemble -> $CNN_OUT and $OUT"
+  rm -rf "$CNN_OUT.tmp" "$OUT.tmp"
+  $PY models/spacy/assemble.py "${UD_MODEL:-$BUILD/ud_cnn/model-best}" "$BUILD/ner_cnn/model-best" "$CNN_OUT.tmp" \
+    --name samverkan_cnn
+  rm -rf "$CNN_OUT" && mv "$CNN_OUT.tmp" "$CNN_OUT"
+  $PY models/spacy/assemble.py "$CNN_OUT" - "$OUT.tmp" --e5 "$BUILD/e5_multitask" \
+    --e5-heads "${E5_HEADS:-morphologizer,ner,lemmatizer}"
   rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
 fi
 
 if has evaluate; then
   log "evaluate"
-  $PY models/spacy/evaluate.py "$OUT" "$CORPUS" "$METRICS/sv_samverkan.json" --label "cnn (shipped)"
+  $PY models/spacy/evaluate.py "$OUT" "$CORPUS" "$METRICS/sv_samverkan.json" --label "e5 transformer (shipped)"
+  $PY models/spacy/evaluate.py "$CNN_OUT" "$CORPUS" "$METRICS/sv_samverkan_cnn.json" --label "cnn (fallback)"
 fi
 
-if has transformer; then
+if has spacy-transformers; then
   if [[ ! -f models/e5-small/config.json ]]; then
     log "models/e5-small missing: run models/convert_e5.py first"; exit 1
   fi

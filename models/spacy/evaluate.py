@@ -2,7 +2,7 @@
 
 Scores (all on data never trained on nor used for model selection):
 
-* NER on ``ner-test.spacy``: precision/recall/F per label and micro-averaged over PER, ORG and LOC
+* NER on ``ner-test.spacy`` (and ``ner-dev.spacy``, used for checkpoint selection): precision/recall/F per label and micro-averaged over PER, ORG and LOC
   (exact spans), plus the all-label micro score spaCy reports.
 * UPOS, morphology, lemma accuracy, UAS/LAS on ``ud-test.spacy`` (raw text → pipeline, aligned to gold).
 * Speed: words per second of the full pipeline over the ``ud-test`` text.
@@ -111,7 +111,8 @@ def evaluate(model: Path, corpus: Path, label: str, speed: bool = True) -> dict:
     nlp = spacy.load(model)
     report: dict = {"label": label, "model": str(model), "pipeline": nlp.pipe_names}
     if "ner" in nlp.pipe_names:
-        report["ner_test"] = ner_scores(predict(nlp, load_examples(nlp, corpus / "ner-test.spacy")))
+        for split in ("ner-dev", "ner-test"):  # dev chose the checkpoint; test is reported only
+            report[split.replace("-", "_")] = ner_scores(predict(nlp, load_examples(nlp, corpus / f"{split}.spacy")))
     ud_examples = load_examples(nlp, corpus / "ud-test.spacy")
     if any(name in nlp.pipe_names for name in ("morphologizer", "tagger", "parser", "lemmatizer")):
         report["ud_test"] = ud_scores(nlp, predict(nlp, ud_examples))
@@ -120,6 +121,12 @@ def evaluate(model: Path, corpus: Path, label: str, speed: bool = True) -> dict:
         report["words_per_second"] = words_per_second(nlp, texts)
     report["size_bytes"] = size_on_disk(model)
     return report
+
+
+def write_report(path: Path, report: dict) -> None:
+    """Write a report as indented UTF-8 JSON (creating the folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def main() -> None:
@@ -132,8 +139,7 @@ def main() -> None:
     parser.add_argument("--no-speed", action="store_true")
     args = parser.parse_args()
     report = evaluate(args.model, args.corpus, args.label or args.model.name, speed=not args.no_speed)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_report(args.out, report)
     logger.info("%s", json.dumps(report, indent=2, ensure_ascii=False))
 
 

@@ -33,9 +33,11 @@ import torch  # noqa: E402
 from spacy.tokens import Doc, Span  # noqa: E402
 from spacy.training import Example  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 from convert import ENT_TYPES, io_to_spans, read_ner, sentences_to_docs, split_ner  # noqa: E402
-from evaluate import ner_scores  # noqa: E402
+from evaluate import ner_scores, write_report  # noqa: E402
+
+from pipeline.encoder import decode_bio  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -130,19 +132,6 @@ def length_grouped_batches(items: list[dict], batch_size: int, rng: random.Rando
     return batches
 
 
-def decode_spans(tags: list[str]) -> list[tuple[int, int, str]]:
-    """BIO word tags → (start, end, label) spans; a stray I-X opens a new entity."""
-    spans, start, label = [], None, None
-    for i, tag in enumerate(tags + ["O"]):
-        prefix, _, typ = tag.partition("-")
-        if start is not None and (prefix != "I" or typ != label):
-            spans.append((start, i, label))
-            start = None
-        if prefix == "B" or (prefix == "I" and start is None):
-            start, label = i, typ
-    return spans
-
-
 def segments(doc: Doc, tokenizer, max_len: int) -> list[tuple[int, int]]:
     """Split a Doc into sentence-like token ranges (at . ! ?) of at most max_len pieces."""
     words = [t.text for t in doc]
@@ -177,7 +166,7 @@ def tag_docs(model, tokenizer, docs: list[Doc], max_len: int, batch_size: int = 
                 tags[d][a + w] = LABELS[row[pos]]
     for doc, doc_tags in zip(docs, tags):
         ents = []
-        for s, e, label in decode_spans(doc_tags):
+        for s, e, label in decode_bio(doc_tags):
             span = Span(doc, s, e, label=label)
             # spaCy does not allow entities that are only whitespace
             if span.text.strip():
@@ -244,6 +233,15 @@ def pruning_texts(corpora: Path) -> list[str]:
     return ner + ud + read_texts([])
 
 
+def apply_gradients(loss, params, opt, sched) -> None:
+    """Backward pass, clip the gradient norm to 1, optimizer and schedule step, reset the gradients."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+
+
 def train(args: argparse.Namespace) -> dict:
     """Train, select on ner-dev, score on ner-test, measure speed and size; return the report."""
     from transformers import AutoTokenizer, BertForTokenClassification, get_linear_schedule_with_warmup
@@ -294,11 +292,7 @@ def train(args: argparse.Namespace) -> dict:
             for batch in length_grouped_batches(train_items, args.batch_size, rng):
                 enc = collate(batch, tokenizer.pad_token_id)
                 loss = model(**enc).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
+                apply_gradients(loss, params, opt, sched)
                 step += 1
                 loss_sum += loss.item()
                 if step % 50 == 0:
@@ -352,7 +346,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=root / "e5-small")
     parser.add_argument("--corpora", type=Path, default=root / "corpora")
-    parser.add_argument("--tokenizer-from", type=Path, default=root / "sv_samverkan")
+    parser.add_argument("--tokenizer-from", type=Path, default=root / "sv_samverkan_cnn")
     parser.add_argument("--out", type=Path, default=root / ".build" / "ner_e5_hf")
     parser.add_argument("--metrics", type=Path, default=root / "metrics" / "ner_e5_hf.json")
     parser.add_argument("--epochs", type=int, default=3)
@@ -368,9 +362,7 @@ def main() -> None:
                         help="also score the shipped CNN pipeline (--tokenizer-from) on the same gold")
     parser.add_argument("--eval-only", action="store_true", help="score the model saved in --out")
     args = parser.parse_args()
-    report = train(args)
-    args.metrics.parent.mkdir(parents=True, exist_ok=True)
-    args.metrics.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_report(args.metrics, train(args))
 
 
 if __name__ == "__main__":

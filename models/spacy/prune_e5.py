@@ -99,7 +99,8 @@ def read_texts(paths: list[Path]) -> list[str]:
         table = Path(spacy_lookups_data.__file__).parent / "data" / "sv_lemma_lookup.json.gz"
         with gzip.open(table, "rt", encoding="utf-8") as fh:
             lookup = json.load(fh)
-        texts.extend(" ".join(list(lookup)[i : i + 64]) for i in range(0, len(lookup), 64))
+        forms = list(lookup)
+        texts.extend(" ".join(forms[i : i + 64]) for i in range(0, len(forms), 64))
     except ImportError:
         logger.warning("spacy-lookups-data not installed: keeping corpus pieces only")
     return texts
