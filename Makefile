@@ -56,6 +56,8 @@ bench-crawl: setup
 
 bench-scale: setup
 	$(PY) bench/bench_scale.py --json bench/results-scale.json
+	$(PY) bench/bench_scale.py --pages 300 --workers "" --nlp-model models/sv_samverkan \
+		--nlp-model models/sv_samverkan_cnn --json bench/results-nlp-models.json
 	$(PY) bench/bench_loader.py
 	$(PY) -m pip install --quiet duckdb-extension-ducklake==1.5.5 duckdb-extension-sqlite-scanner==1.5.5
 	$(PY) bench/bench_ducklake.py
