@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("output", type=Path)
     parser.add_argument("--name", default="samverkan")
     parser.add_argument("--e5", type=Path, default=None, help="component directories of e5_multitask.py")
-    parser.add_argument("--e5-heads", default=",".join(E5_HEADS), help="which e5 heads replace CNN components")
+    parser.add_argument("--e5-heads", default="morphologizer,ner", help="which e5 heads replace CNN components")
     args = parser.parse_args()
     heads = tuple(h for h in args.e5_heads.split(",") if h)
     nlp = assemble(args.ud_model, args.ner_model, name=args.name, e5_dir=args.e5, e5_heads=heads)
