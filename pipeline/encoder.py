@@ -72,14 +72,16 @@ def segments(words: list[str], piece_words: list[int], limit: int) -> list[tuple
 
 
 def segment_inputs(
-    ids: list[int], piece_words: list[int], ranges: list[tuple[int, int]], cls_id: int, sep_id: int
+    ids: list[int], piece_words: list[int], ranges: list[tuple[int, int]], cls_id: int, sep_id: int, limit: int
 ) -> list[tuple[int, list[int], list[int], list[int]]]:
     """Model inputs per word range: (first word, piece ids with <s> … </s>, first and last piece
-    position of each word; -1 for a word without pieces)."""
+    position of each word; -1 for a word without pieces). A range is cut to ``limit`` pieces (only a
+    single word longer than that, e.g. a pasted URL, reaches it)."""
     pw = np.asarray(piece_words, dtype=np.int64)
     out = []
     for a, b in ranges:
         lo, hi = np.searchsorted(pw, a), np.searchsorted(pw, b)
+        hi = min(hi, lo + limit)
         first, last = [-1] * (b - a), [-1] * (b - a)
         for pos in range(lo, hi):
             w = pw[pos] - a
@@ -188,7 +190,8 @@ class Transformer:
             words = [t.text for t in doc]
             ids, piece_words = word_pieces(self.tokenizer, words)
             ranges = segments(words, piece_words, self.max_pieces - 2)
-            jobs += [(d, *job) for job in segment_inputs(ids, piece_words, ranges, cls_id, sep_id)]
+            inputs = segment_inputs(ids, piece_words, ranges, cls_id, sep_id, self.max_pieces - 2)
+            jobs += [(d, *job) for job in inputs]
         tensors = [np.zeros((len(doc), self.width), dtype="float32") for doc in docs]
         jobs.sort(key=lambda job: len(job[2]))
         device = next(self.model.parameters()).device

@@ -48,9 +48,18 @@ def test_segments_cut_at_sentence_ends_line_breaks_and_the_piece_limit():
 
 def test_segment_inputs_mark_the_first_and_last_piece_of_each_word():
     ids, piece_words = [10, 11, 12, 13], [0, 1, 1, 3]  # word 2 has no piece
-    [(start, piece_ids, first, last)] = encoder.segment_inputs(ids, piece_words, [(0, 4)], cls_id=1, sep_id=2)
+    [(start, piece_ids, first, last)] = encoder.segment_inputs(ids, piece_words, [(0, 4)], cls_id=1, sep_id=2, limit=8)
     assert (start, piece_ids) == (0, [1, 10, 11, 12, 13, 2])
     assert (first, last) == ([1, 2, -1, 4], [1, 3, -1, 4])
+
+
+def test_a_word_longer_than_the_limit_is_cut():
+    ids, piece_words = list(range(10, 20)), [0] + [1] * 8 + [2]  # word 1 (a pasted URL) has 8 pieces
+    ranges = encoder.segments(["Se", "https://…", "."], piece_words, limit=4)
+    assert ranges == [(0, 1), (1, 2), (2, 3)]
+    inputs = encoder.segment_inputs(ids, piece_words, ranges, cls_id=1, sep_id=2, limit=4)
+    assert [len(piece_ids) for _, piece_ids, _, _ in inputs] == [3, 6, 3]
+    assert inputs[1][2:] == ([1], [4])
 
 
 def test_decode_bio_opens_an_entity_on_a_stray_inside_tag():

@@ -89,7 +89,7 @@ def make_items(tokenizer, sents, labellers: dict, limit: int) -> list[dict]:
         gold = {task: fn(sent) for task, fn in labellers.items()}
         ids, piece_words = encoder.word_pieces(tokenizer, words)
         ranges = encoder.segments(words, piece_words, limit - 2)
-        for a, piece_ids, first, last in encoder.segment_inputs(ids, piece_words, ranges, cls_id, sep_id):
+        for a, piece_ids, first, last in encoder.segment_inputs(ids, piece_words, ranges, cls_id, sep_id, limit - 2):
             kept = [w for w, pos in enumerate(first) if pos >= 0]
             items.append({
                 "ids": piece_ids,
