@@ -4,7 +4,8 @@ One encoder (a ``transformers`` BertModel directory written by ``prune_e5.py``: 
 only), three linear heads: ``ner`` (BIO over PER/ORG/LOC/MISC, trained on ner-train), ``morphologizer``
 (UPOS + features as one class) and ``lemmatizer`` (spaCy edit trees), both trained on ud-train-tune.
 Each batch comes from one corpus; the batches of both are shuffled together. A word is represented
-by its first and last word piece, concatenated (as ``pipeline.encoder.Transformer`` does). The word-embedding matrix stays frozen. Dev: ner-dev F (PER/ORG/LOC),
+by its first and last word piece, concatenated (as ``pipeline.encoder.Transformer`` does). The
+word-embedding matrix stays frozen unless ``--train-embeddings``. Dev: ner-dev F (PER/ORG/LOC),
 scored through the runtime components of ``pipeline/encoder.py`` (the code the shipped pipeline runs);
 the best epoch is written as spaCy component directories (``transformer``, ``ner``,
 ``morphologizer``, ``lemmatizer``) that ``assemble.py`` puts into the pipeline.
@@ -193,7 +194,7 @@ def train(args: argparse.Namespace) -> dict:
                 len(items), len(ner_sents), len(ud_sents), len(morph_classes), len(lemma_classes))
 
     bert = BertModel.from_pretrained(args.init, add_pooling_layer=False, local_files_only=True)
-    bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    bert.embeddings.word_embeddings.weight.requires_grad_(args.train_embeddings)
     model = MultiTask(bert, {task: len(c) for task, c in classes.items()})
     if args.ner_head:
         state = load_file(str(args.ner_head))
@@ -264,6 +265,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--head-lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-embeddings", action="store_true",
+                        help="also train the (pruned) word-embedding matrix (frozen by default)")
     parser.add_argument("--limit", type=int, default=0, help="first N sentences of each corpus (smoke runs)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
