@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 ENT_TYPES = ("PER", "ORG", "LOC", "MISC")
 NER_CLASSES = ["O"] + [f"{p}-{t}" for t in ENT_TYPES for p in ("B", "I")]  # ner_hf.py's label order
+# task → (pipe name, factory) of the runtime component in pipeline/encoder.py
+RUNTIME_HEADS = {"morph": ("morphologizer", "samverkan_morphologizer"), "ner": ("ner", "samverkan_ner"),
+                 "lemma": ("lemmatizer", "samverkan_lemmatizer")}
 
 
 class MultiTask(torch.nn.Module):
@@ -133,9 +136,7 @@ def build_runtime(nlp, model: MultiTask, tokenizer, classes: dict, lemma_head: e
         nlp.remove_pipe(name)
     trf = nlp.add_pipe("samverkan_transformer", name="transformer")
     trf.set_model(model.bert, tokenizer)
-    for task, factory in (("morph", "samverkan_morphologizer"), ("ner", "samverkan_ner"),
-                          ("lemma", "samverkan_lemmatizer")):
-        name = {"morph": "morphologizer", "lemma": "lemmatizer"}.get(task, task)
+    for task, (name, factory) in RUNTIME_HEADS.items():
         head = nlp.add_pipe(factory, name=name)
         if task == "lemma":
             head.strings, head.trees = lemma_head.strings, lemma_head.trees
