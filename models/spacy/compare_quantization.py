@@ -18,13 +18,12 @@ import logging
 import sys
 from pathlib import Path
 
-import spacy
 import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 from convert import read_ner, sentences_to_docs, split_ner  # noqa: E402
 from evaluate import write_report  # noqa: E402
-from ner_hf import score, words_per_second  # noqa: E402
+from ner_hf import blank_with_tokenizer, score, words_per_second  # noqa: E402
 
 from pipeline.encoder import dequantize_state, quantize_state  # noqa: E402
 
@@ -59,8 +58,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     tokenizer = AutoTokenizer.from_pretrained(args.model, local_files_only=True)
-    nlp = spacy.blank("sv")
-    nlp.tokenizer.from_disk(ROOT / "models" / "sv_samverkan_cnn" / "tokenizer")  # as ner_hf.py scores
+    nlp = blank_with_tokenizer(ROOT / "models" / "sv_samverkan_cnn")  # as ner_hf.py scores
     splits = split_ner(read_ner(ROOT / "models" / "corpora" / "ner" / "train_corpus.txt"))
     gold = {k: sentences_to_docs(nlp, splits[k], with_parse=False) for k in ("ner-dev", "ner-test")}
     texts = [d.text for d in gold["ner-test"]]

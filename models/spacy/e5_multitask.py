@@ -31,7 +31,6 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import spacy  # noqa: E402
 import torch  # noqa: E402
 from spacy.tokens import Doc, DocBin  # noqa: E402
 from spacy.training import Example  # noqa: E402
@@ -39,7 +38,7 @@ from spacy.training import Example  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 from evaluate import ner_scores, write_report  # noqa: E402
-from ner_hf import apply_gradients  # noqa: E402
+from ner_hf import apply_gradients, blank_with_tokenizer  # noqa: E402
 
 from pipeline import encoder  # noqa: E402
 
@@ -156,9 +155,7 @@ def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
 
-    nlp = spacy.blank("sv")
-    if (args.tokenizer_from / "tokenizer").exists():
-        nlp.tokenizer.from_disk(args.tokenizer_from / "tokenizer")
+    nlp = blank_with_tokenizer(args.tokenizer_from)
     tokenizer = Tokenizer.from_file(str(args.init / "tokenizer.json"))
     pad_id = tokenizer.token_to_id("<pad>")
 

@@ -1,4 +1,4 @@
-"""Fine-tune multilingual-e5-small as a BIO token classifier for Swedish NER (experiment).
+"""Fine-tune multilingual-e5-small as a BIO token classifier for Swedish NER (stage 1 of the e5 model).
 
 Uses Hugging Face ``transformers`` directly (``BertForTokenClassification`` from the local converted
 e5 directory, offline), not spacy-transformers. Labels: BIO over PER/ORG/LOC/MISC, the first
@@ -233,6 +233,15 @@ def pruning_texts(corpora: Path) -> list[str]:
     return ner + ud + read_texts([])
 
 
+def blank_with_tokenizer(pipeline_dir: Path):
+    """A blank Swedish pipeline with the tokenizer of ``pipeline_dir`` (spaCy's default if it has none),
+    so scores are computed on the tokens the shipped pipeline sees."""
+    nlp = spacy.blank("sv")
+    if (pipeline_dir / "tokenizer").exists():
+        nlp.tokenizer.from_disk(pipeline_dir / "tokenizer")
+    return nlp
+
+
 def apply_gradients(loss, params, opt, sched) -> None:
     """Backward pass, clip the gradient norm to 1, optimizer and schedule step, reset the gradients."""
     loss.backward()
@@ -254,9 +263,7 @@ def train(args: argparse.Namespace) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir, local_files_only=True)
     reader = read_ner
     splits = split_ner(reader(args.corpora / "ner" / "train_corpus.txt"))
-    nlp = spacy.blank("sv")
-    if (args.tokenizer_from / "tokenizer").exists():
-        nlp.tokenizer.from_disk(args.tokenizer_from / "tokenizer")
+    nlp = blank_with_tokenizer(args.tokenizer_from)
     gold = {k: sentences_to_docs(nlp, splits[k], with_parse=False) for k in ("ner-dev", "ner-test")}
     train_items = make_train_items(tokenizer, splits["ner-train"], args.max_len)
     logger.info("train: %d sentences → %d chunks", len(splits["ner-train"]), len(train_items))
