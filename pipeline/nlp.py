@@ -15,7 +15,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from pipeline import encoder  # noqa: F401  (registers the e5 components; also found via entry points)
+from pipeline import encoder, lemmatizer  # noqa: F401  (register our components; also found via entry points)
 from pipeline import extractors
 from pipeline.extractors.lexicon import load_lexicon
 from pipeline.extractors.text import boilerplate_lines

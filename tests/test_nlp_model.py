@@ -55,6 +55,11 @@ def test_entities(nlp, text, expected):
         ("Barnen leker i parken varje dag.", "Barnen", "barn"),
         ("Hon arbetade på socialförvaltningen i tre år.", "socialförvaltningen", "socialförvaltning"),
         ("Besluten fattades av nämnderna.", "nämnderna", "nämnd"),
+        # capitalised common nouns, adjectival participles and -t adverbs follow UD's lemmas
+        ("Besluten fattades av nämnderna.", "Besluten", "beslut"),
+        ("Kvinnorna i föreningen träffades i går.", "Kvinnorna", "kvinna"),
+        ("De ökade kostnaderna oroar nämnden.", "ökade", "ökad"),
+        ("Verksamheten utvecklas snabbt.", "snabbt", "snabb"),
     ],
 )
 def test_lemmas(nlp, text, word, lemma):

@@ -12,9 +12,11 @@ Splits (fixed, no randomness):
   others (P409, P411, P414, P418) form ``ud-test`` (reported only).
 
 The v1 → v2 harmonisation uses fixed rules (label renames, AUX for aux/cop verbs, obl for nominal
-dependents of predicates) plus a lexicon of (form, XPOS) → UPOS/features/lemma read from
-``ud-tune`` only. v1 tokens get silver lemmas from the same lexicon and from the Swedish lookup table
-of ``spacy-lookups-data``; ``--no-silver-lemmas`` leaves them missing.
+dependents of predicates, ADV for neuter adjectives used as adverbs) plus a lexicon of (form, XPOS) →
+UPOS/features/lemma read from ``ud-tune`` only. v1 tokens get silver lemmas from the same lexicon, the
+conventions of current UD seen in ``ud-tune`` (adjectival participles keep a participle lemma, ``-t``
+adverbs take their adjective's) and the Swedish lookup table of ``spacy-lookups-data``;
+``--no-silver-lemmas`` leaves them missing.
 
 Usage: ``python models/spacy/convert.py CORPORA_DIR OUT_DIR``
 """
@@ -282,7 +284,37 @@ def harmonise_v1(
     for t in toks:
         if t.deprel == "nmod" and t.head > 0 and toks[t.head - 1].upos in PREDICATE_UPOS:
             t.deprel = "obl"
+        if is_adverbial_adjective(t):
+            t.upos, t.feats = "ADV", "Degree=Pos"
     return sent
+
+
+def is_adverbial_adjective(t: Token) -> bool:
+    """A neuter ``-t`` adjective used as an adverb (``ekonomiskt``): ADJ in UD v1, ADV in v2 (no v2 ADJ is advmod)."""
+    return (
+        t.upos == "ADJ"
+        and t.deprel == "advmod"
+        and t.form.endswith("t")
+        and _feats(t.feats).get("Gender") == "Neut"
+    )
+
+
+PAST_PARTICIPLE_ENDINGS = (("ade", "ad"), ("at", "ad"), ("da", "d"), ("ta", "t"), ("na", "en"), ("et", "en"), ("tt", "dd"))
+VOICED_BEFORE_T = set("bglmnrv")  # ``valt`` → ``vald``, ``bestämt`` → ``bestämd``; ``märkt`` stays
+
+
+def participle_base(form: str) -> str:
+    """UD v2 lemma of an adjectival participle: present ones are their own (``ledande``), past ones
+    take the common-gender singular (``ökade``, ``ökat`` → ``ökad``; ``bestämda``, ``bestämt`` →
+    ``bestämd``; ``obundna`` → ``obunden``; ``sett`` → ``sedd``), not the verb."""
+    if form.endswith(("ande", "ende")):
+        return form
+    for ending, base in PAST_PARTICIPLE_ENDINGS:
+        if form.endswith(ending) and len(form) > len(ending) + 1 and not form.endswith("att"):  # ``bosatt``
+            return form[: -len(ending)] + base
+    if form.endswith("t") and len(form) > 3 and form[-2] in VOICED_BEFORE_T:
+        return form[:-1] + "d"
+    return form
 
 
 class SilverLemmatizer:
@@ -302,9 +334,15 @@ class SilverLemmatizer:
         if t.upos not in OPEN_CLASS:
             return low
         feats = _feats(t.feats)
+        if t.upos == "ADJ" and (feats.get("VerbForm") == "Part" or low.endswith(("ande", "ende"))):
+            return participle_base(low)
+        guess = self.lookup.get(t.form) or self.lookup.get(low)
+        if t.upos == "ADV" and low.endswith("t") and guess:
+            adjective = guess.lower()
+            # ``snabbt`` → ``snabb``: v2 lemmatises -t adverbs to their adjective
+            return adjective if low.startswith(adjective[: max(1, len(adjective) - 2)]) else low
         if self._is_base_form(t.upos, feats):
             return low
-        guess = self.lookup.get(t.form) or self.lookup.get(low)
         return guess.lower() if guess else ""
 
     @staticmethod

@@ -161,6 +161,9 @@ def train(args: argparse.Namespace) -> dict:
 
     ner_sents = [s for d in read_docs(args.corpus / "ner-train.spacy", nlp.vocab) for s in d.sents]
     ud_sents = [s for d in read_docs(args.corpus / "ud-train-tune.spacy", nlp.vocab) for s in d.sents]
+    # ud-tune is current UD with gold lemmas, ud-train harmonised UD v1 with silver ones: weigh ud-tune up
+    tune_sents = [s for d in read_docs(args.corpus / "ud-tune.spacy", nlp.vocab) for s in d.sents]
+    ud_sents += tune_sents * (args.ud_tune_repeat - 1)
     if args.limit:
         ner_sents, ud_sents = ner_sents[: args.limit], ud_sents[: args.limit]
     morph_counts = Counter((t.pos_, str(t.morph)) for s in ud_sents for t in s)
@@ -266,6 +269,8 @@ def main() -> None:
     parser.add_argument("--train-embeddings", action="store_true",
                         help="also train the (pruned) word-embedding matrix (frozen by default)")
     parser.add_argument("--limit", type=int, default=0, help="first N sentences of each corpus (smoke runs)")
+    parser.add_argument("--ud-tune-repeat", type=int, default=1,
+                        help="how many times ud-tune's sentences are seen per epoch (ud-train once)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     write_report(args.metrics, train(args))
