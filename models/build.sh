@@ -81,8 +81,9 @@ fi
 
 if has evaluate; then
   log "evaluate"
-  $PY models/spacy/evaluate.py "$OUT" "$CORPUS" "$METRICS/sv_samverkan.json" --label "e5 transformer: morphologizer + ner heads, CNN parser/lemmatizer (shipped)"
-  $PY models/spacy/evaluate.py "$CNN_OUT" "$CORPUS" "$METRICS/sv_samverkan_cnn.json" --label "cnn (fallback)"
+  $PY models/spacy/evaluate.py "$OUT" "$CORPUS" "$METRICS/sv_samverkan.json" --record-in-meta \
+    --label "e5 transformer: morphologizer + ner heads, CNN parser/lemmatizer (shipped)"
+  $PY models/spacy/evaluate.py "$CNN_OUT" "$CORPUS" "$METRICS/sv_samverkan_cnn.json" --record-in-meta --label "cnn (fallback)"
 fi
 
 if has spacy-transformers; then

@@ -93,3 +93,19 @@ def test_shipped_pipeline_runs_the_e5_encoder():
     # a token longer than the encoder's 512 positions (a pasted link) is cut, not an error
     long = nlp("Läs mer: https://example.org/" + "a" * 3000 + " skriver Maria Berg.")
     assert ("Maria Berg", "PER") in ents(long)
+
+
+@pytest.mark.parametrize("name", ["sv_samverkan", "sv_samverkan_cnn"])
+def test_meta_reports_the_held_out_scores(name):
+    """``spacy info`` shows the scores of models/metrics, not training-time scores on trained-on data."""
+    import json
+
+    meta_path = MODELS / name / "meta.json"
+    if not meta_path.exists():
+        pytest.skip("no trained pipeline")
+    performance = json.loads(meta_path.read_text(encoding="utf-8"))["performance"]
+    report = json.loads((MODELS / "metrics" / f"{name}.json").read_text(encoding="utf-8"))
+    for key in ("pos_acc", "morph_acc", "lemma_acc", "dep_las"):
+        assert performance[key] == report["ud_test"][key]
+    assert performance["ents_f"] == report["ner_test"]["all_micro"]["f"]
+    assert performance["ents_per_type"]["ORG"]["f"] == report["ner_test"]["per_label"]["ORG"]["f"]

