@@ -7,6 +7,7 @@ not been built (``make models``).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -98,8 +99,6 @@ def test_shipped_pipeline_runs_the_e5_encoder():
 @pytest.mark.parametrize("name", ["sv_samverkan", "sv_samverkan_cnn"])
 def test_meta_reports_the_held_out_scores(name):
     """``spacy info`` shows the scores of models/metrics, not training-time scores on trained-on data."""
-    import json
-
     meta_path = MODELS / name / "meta.json"
     if not meta_path.exists():
         pytest.skip("no trained pipeline")

@@ -138,7 +138,7 @@ def record_in_meta(model: Path, report: dict) -> None:
         }
     meta["performance"] = performance
     meta["performance_splits"] = "held out, never trained on: ner-test (entities), ud-test (the rest); models/README.md"
-    meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_report(meta_path, meta)
 
 
 def write_report(path: Path, report: dict) -> None:
