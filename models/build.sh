@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Build the Swedish spaCy pipelines from the corpora in models/corpora:
-#   models/sv_samverkan      shipped: CNN tok2vec + parser, e5-small transformer + morphologizer/ner/lemmatizer heads
+#   models/sv_samverkan      shipped: CNN tok2vec + parser + lemmatizer, e5-small transformer + morphologizer/ner heads
 #   models/sv_samverkan_cnn  the faster CNN-only fallback (tok2vec, morphologizer, ner, parser, lemmatizer)
 #
-#   bash models/build.sh            # convert, train (CNN, then e5), assemble, evaluate  (~2.5 h on 2 CPU cores)
+#   bash models/build.sh            # convert, train (CNN, then e5, refit), assemble, evaluate  (~2.5 h on 2 CPU cores)
 #   STAGES="assemble evaluate" bash models/build.sh   # re-run some stages only
 #   bash models/build.sh spacy-transformers           # also the spacy-transformers NER variant (comparison only)
 #
@@ -11,7 +11,8 @@
 # UD_MODEL (the pipeline whose tagger/parser/lemmatizer are kept; default: the one trained here —
 # e.g. UD_MODEL=models/sv_samverkan_cnn STAGES="convert ner assemble evaluate" retrains only the CNN NER),
 # E5_HEADS (which e5 heads replace CNN components; default morphologizer,ner — the e5 lemma head
-# scored below the CNN lemmatizer, models/README.md).
+# scored below the CNN lemmatizer, models/README.md), CNN_MORPH_WEIGHT (0.5: the CNN morphologizer's
+# share in the shipped morphologizer; 0 = the e5 head alone).
 # Seeds are fixed in the configs and scripts (seed 0); PYTHONHASHSEED is fixed here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 BUILD=${BUILD_DIR:-models/.build}
 THREADS=${THREADS:-2}
-STAGES=${STAGES:-"convert ner ud e5 assemble evaluate"}
+STAGES=${STAGES:-"convert ner ud e5 refit assemble evaluate"}
 if [[ "${1:-}" == "spacy-transformers" ]]; then STAGES="${STAGES} spacy-transformers"; fi
 export PYTHONHASHSEED=0 OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
@@ -68,14 +69,20 @@ prune_e5.prune(Path('$BUILD/ner_e5_hf'), Path('$BUILD/e5-ner-sv'), ner_hf.prunin
     --ner-head "$BUILD/ner_e5_hf/model.safetensors" --epochs 3 --ud-tune-repeat 3 --threads 1
 fi
 
+if has refit; then
+  log "refit the e5 morphologizer's layer on the frozen encoder -> $BUILD/e5_refit (~2 min)"
+  $PY models/spacy/refit_morphologizer.py "$BUILD/e5_multitask" "$CORPUS" "$BUILD/e5_refit" \
+    --ud-tune-repeat 3 --threads "$THREADS"
+fi
+
 if has assemble; then
   log "assemble -> $CNN_OUT and $OUT"
   rm -rf "$CNN_OUT.tmp" "$OUT.tmp"
   $PY models/spacy/assemble.py "${UD_MODEL:-$BUILD/ud_cnn/model-best}" "$BUILD/ner_cnn/model-best" "$CNN_OUT.tmp" \
     --name samverkan_cnn
   rm -rf "$CNN_OUT" && mv "$CNN_OUT.tmp" "$CNN_OUT"
-  $PY models/spacy/assemble.py "$CNN_OUT" - "$OUT.tmp" --e5 "$BUILD/e5_multitask" \
-    --e5-heads "${E5_HEADS:-morphologizer,ner}"
+  $PY models/spacy/assemble.py "$CNN_OUT" - "$OUT.tmp" --e5 "$BUILD/e5_refit" \
+    --e5-heads "${E5_HEADS:-morphologizer,ner}" --cnn-morph-weight "${CNN_MORPH_WEIGHT:-0.5}"
   rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
 fi
 

@@ -6,7 +6,8 @@ here and pruned to the word pieces Swedish text uses, over each Doc and stores o
 edit) in ``doc._.e5_vectors`` (not ``doc.tensor``: spaCy's listeners, e.g. the CNN
 parser's, read that at inference). Three linear heads read those vectors:
 
-* ``samverkan_morphologizer`` (``morphologizer``): UPOS + morphological features,
+* ``samverkan_morphologizer`` (``morphologizer``): UPOS + morphological features (optionally
+  averaged with the CNN morphologizer's output layer over ``doc.tensor``),
 * ``samverkan_ner`` (``ner``): BIO tags over PER, ORG, LOC, MISC → ``doc.ents``,
 * ``samverkan_lemmatizer`` (``lemmatizer``): spaCy edit trees, the best applicable of the top k.
 
@@ -30,6 +31,7 @@ from spacy.pipeline._edit_tree_internals.edit_trees import EditTrees
 from spacy.strings import StringStore
 from spacy.tokens import Doc, Span
 from spacy.util import ensure_path
+from thinc.api import to_numpy
 
 logger = logging.getLogger(__name__)
 
@@ -247,6 +249,8 @@ class Transformer:
 class LinearHead:
     """A linear layer over ``doc._.e5_vectors`` with its classes; saved as ``head.npz`` + ``classes.json``."""
 
+    encoder = "transformer"  # the component that writes the inputs
+
     def __init__(self, name: str):
         self.name = name
         self.classes: list = []
@@ -261,10 +265,14 @@ class LinearHead:
         """Scores per token × label; tokens without a vector (whitespace) get all zeros."""
         if self.weight is None:
             raise ValueError(f"component {self.name!r} has no weights: load the pipeline from disk")
-        vectors = doc._.get(VECTORS)
+        vectors = self.inputs(doc)
         if vectors is None or vectors.shape != (len(doc), self.weight.shape[1]):
-            raise ValueError(f"component {self.name!r} needs the 'transformer' component before it")
+            raise ValueError(f"component {self.name!r} needs the {self.encoder!r} component before it")
         return vectors @ self.weight.T + self.bias
+
+    def inputs(self, doc: Doc) -> np.ndarray | None:
+        """The vectors the layer reads: the e5 encoder's."""
+        return doc._.get(VECTORS)
 
     def pipe(self, docs: Iterable[Doc], batch_size: int = 64) -> Iterator[Doc]:
         for doc in docs:
@@ -283,24 +291,97 @@ class LinearHead:
         return self
 
 
+class TensorHead(LinearHead):
+    """A linear layer over ``doc.tensor``: the output of the CNN ``tok2vec`` that runs before."""
+
+    encoder = "tok2vec"
+
+    def inputs(self, doc: Doc) -> np.ndarray | None:
+        return to_numpy(doc.tensor) if doc.tensor.size else None  # a CuPy array when tok2vec runs on a GPU
+
+
 class Morphologizer(LinearHead):
-    """UPOS and morphological features; the classes are ``[pos, feats]`` pairs."""
+    """UPOS and morphological features; the classes are ``[pos, feats]`` pairs.
+
+    With a second head over ``doc.tensor`` (``set_tensor_head``: the output layer of a spaCy
+    morphologizer trained on the CNN ``tok2vec`` the pipeline runs) and ``tensor_weight`` > 0, each
+    token gets the class with the highest weighted mean of the two heads' probabilities
+    (``(1 - w) · e5 + w · CNN``, over the union of their classes).
+    """
+
+    def __init__(self, name: str, tensor_weight: float = 0.0):
+        super().__init__(name)
+        if not 0.0 <= tensor_weight <= 1.0:
+            raise ValueError(f"tensor_weight must be in [0, 1], got {tensor_weight}")
+        self.tensor_weight = tensor_weight
+        self.tensor_head: TensorHead | None = None
+
+    def set_tensor_head(self, weight: np.ndarray, bias: np.ndarray, classes: list) -> None:
+        """Set the head over ``doc.tensor`` (``weight``: classes × tok2vec width)."""
+        self.tensor_head = TensorHead(f"{self.name} (tensor head)")
+        self.tensor_head.set_weights(weight, bias, classes)
+
+    @property
+    def blended(self) -> bool:
+        """Whether the head over ``doc.tensor`` takes part."""
+        return self.tensor_weight > 0
+
+    @property
+    def union(self) -> list:
+        """The classes this component can assign: its own, then the tensor head's new ones if blended."""
+        if not self.blended or self.tensor_head is None:
+            return self.classes
+        own = {tuple(c) for c in self.classes}
+        return self.classes + [c for c in self.tensor_head.classes if tuple(c) not in own]
 
     @property
     def labels(self) -> tuple[str, ...]:
         """Labels as spaCy's morphologizer writes them (``POS=NOUN|Case=Nom|…``)."""
-        return tuple("|".join(filter(None, (f"POS={pos}", feats))) for pos, feats in self.classes)
+        return tuple("|".join(filter(None, (f"POS={pos}", feats))) for pos, feats in self.union)
+
+    def probabilities(self, doc: Doc) -> np.ndarray:
+        """Probabilities per token × class of ``union``."""
+        own = softmax(self.scores(doc))
+        if not self.blended:
+            return own
+        if self.tensor_head is None:
+            raise ValueError(f"component {self.name!r} has tensor_weight {self.tensor_weight} but no tensor head")
+        union = self.union
+        index = {tuple(c): i for i, c in enumerate(union)}
+        probs = np.zeros((len(doc), len(union)), dtype="float32")
+        probs[:, : len(self.classes)] = (1 - self.tensor_weight) * own
+        cols = [index[tuple(c)] for c in self.tensor_head.classes]
+        probs[:, cols] += self.tensor_weight * softmax(self.tensor_head.scores(doc))
+        return probs
 
     def __call__(self, doc: Doc) -> Doc:
-        best = self.scores(doc).argmax(1)
+        union, best = self.union, self.probabilities(doc).argmax(1)
         for token, k in zip(doc, best):
             if token.is_space:
                 token.pos_ = "SPACE"
                 continue
-            pos, feats = self.classes[k]
+            pos, feats = union[k]
             token.pos_ = pos
             token.set_morph(feats)  # "" is "no features" (annotated), unlike None
         return doc
+
+    def to_disk(self, path, *, exclude=tuple()) -> None:
+        super().to_disk(path)
+        if self.tensor_head is not None:
+            self.tensor_head.to_disk(ensure_path(path) / "tensor_head")
+
+    def from_disk(self, path, *, exclude=tuple()) -> Morphologizer:
+        super().from_disk(path)
+        path = ensure_path(path)
+        if (path / "tensor_head").exists():
+            self.tensor_head = TensorHead(f"{self.name} (tensor head)").from_disk(path / "tensor_head")
+        return self
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax."""
+    exp = np.exp(scores - scores.max(1, keepdims=True))
+    return exp / exp.sum(1, keepdims=True)
 
 
 class EntityRecognizer(LinearHead):
@@ -365,10 +446,11 @@ def make_transformer(nlp: Language, name: str, max_pieces: int, batch_size: int)
     return Transformer(name, max_pieces, batch_size)
 
 
-@Language.factory("samverkan_morphologizer")
-def make_morphologizer(nlp: Language, name: str) -> Morphologizer:
-    """UPOS + features head over the transformer's vectors."""
-    return Morphologizer(name)
+@Language.factory("samverkan_morphologizer", default_config={"tensor_weight": 0.0})
+def make_morphologizer(nlp: Language, name: str, tensor_weight: float) -> Morphologizer:
+    """UPOS + features head over the transformer's vectors (blended with a head over ``doc.tensor``
+    when ``tensor_weight`` > 0)."""
+    return Morphologizer(name, tensor_weight)
 
 
 @Language.factory("samverkan_ner")

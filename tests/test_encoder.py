@@ -125,14 +125,61 @@ def test_ner_head_sets_entities_and_reports_entity_types(nlp, tmp_path):
     assert [e.text for e in loaded(one_hot_doc(nlp, "Anna bor", [1, 0])).ents] == ["Anna"]
 
 
+MORPH_CLASSES = [["NOUN", "Definite=Def|Number=Plur"], ["VERB", ""], ["PUNCT", ""]]
+
+
 def test_morphologizer_head_sets_pos_and_features(nlp):
     head = encoder.Morphologizer("morphologizer")
-    head.set_weights(np.eye(3, 4), np.zeros(3), [["NOUN", "Definite=Def|Number=Plur"], ["VERB", ""], ["PUNCT", ""]])
+    head.set_weights(np.eye(3, 4), np.zeros(3), MORPH_CLASSES)
     doc = head(one_hot_doc(nlp, "Kommunerna får .", [0, 1, 2]))
     assert [t.pos_ for t in doc] == ["NOUN", "VERB", "PUNCT"]
     assert str(doc[0].morph) == "Definite=Def|Number=Plur" and str(doc[1].morph) == ""
     assert all(t.has_morph() for t in doc)  # "no features" is an annotation (spaCy scores it so)
     assert head.labels[0] == "POS=NOUN|Definite=Def|Number=Plur"
+
+
+def blended_morphologizer(weight: float) -> encoder.Morphologizer:
+    """e5 head: one-hot input → that class (p 0.79); tensor head (width 2): feature 0 → ADJ (a class the
+    e5 head lacks), feature 1 → VERB (p 0.98 each); no feature → 50/50."""
+    head = encoder.Morphologizer("morphologizer", tensor_weight=weight)
+    head.set_weights(2 * np.eye(3, 4), np.zeros(3), MORPH_CLASSES)
+    head.set_tensor_head(np.array([[4.0, 0], [0, 4.0]]), np.zeros(2), [["ADJ", "Degree=Pos"], ["VERB", ""]])
+    return head
+
+
+def with_tensor(doc, rows: list[list[float]]):
+    doc.tensor = np.array(rows, dtype="float32")
+    return doc
+
+
+def test_morphologizer_averages_with_the_head_over_doc_tensor(nlp, tmp_path):
+    doc = with_tensor(one_hot_doc(nlp, "Kommunerna får .", [0, 1, 2]), [[1, 0], [1, 0], [0, 0]])
+    # alone, the e5 head decides; averaged, the surer tensor head wins where it is sure
+    assert [t.pos_ for t in blended_morphologizer(0.0)(doc)] == ["NOUN", "VERB", "PUNCT"]
+    head = blended_morphologizer(0.5)
+    assert [t.pos_ for t in head(doc)] == ["ADJ", "ADJ", "PUNCT"]
+    assert str(doc[0].morph) == "Degree=Pos"
+    assert "POS=ADJ|Degree=Pos" in head.labels and len(head.labels) == 4  # the union, VERB once
+    head.to_disk(tmp_path / "morphologizer")
+    loaded = encoder.Morphologizer("morphologizer", tensor_weight=0.5).from_disk(tmp_path / "morphologizer")
+    assert [t.pos_ for t in loaded(doc)] == ["ADJ", "ADJ", "PUNCT"]
+
+
+def test_blended_morphologizer_needs_tok2vec_and_its_head(nlp):
+    doc = one_hot_doc(nlp, "Kommunerna får", [0, 1])
+    with pytest.raises(ValueError, match="tok2vec"):
+        blended_morphologizer(0.5)(doc)  # no doc.tensor
+    head = encoder.Morphologizer("morphologizer", tensor_weight=0.5)
+    head.set_weights(np.eye(3, 4), np.zeros(3), MORPH_CLASSES)
+    with pytest.raises(ValueError, match="no tensor head"):
+        head(with_tensor(doc, [[1, 0], [0, 1]]))
+    with pytest.raises(ValueError, match="tensor_weight"):
+        encoder.Morphologizer("morphologizer", tensor_weight=1.5)
+
+
+def test_morphologizer_factory_takes_the_weight(nlp):
+    head = nlp.add_pipe("samverkan_morphologizer", name="morphologizer", config={"tensor_weight": 0.25})
+    assert head.tensor_weight == 0.25 and nlp.config["components"]["morphologizer"]["tensor_weight"] == 0.25
 
 
 def test_lemmatizer_takes_the_best_tree_that_applies(nlp, tmp_path):

@@ -68,6 +68,20 @@ def test_lemmas(nlp, text, word, lemma):
     assert {t.lemma_ for t in doc if t.text == word} == {lemma}
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # `ha` is AUX before a participle, VERB with an object; infinitive `att` is PART, `att` + clause SCONJ
+        ("Nämnden har beslutat att avslå ansökan.", {"har": "AUX", "beslutat": "VERB", "att": "PART"}),
+        ("Hon har två barn och en hund.", {"har": "VERB", "två": "NUM", "barn": "NOUN"}),
+        ("Beslutet kan inte överklagas.", {"kan": "AUX", "inte": "PART", "överklagas": "VERB"}),
+        ("Det är viktigt att alla får stöd.", {"är": "AUX", "viktigt": "ADJ", "att": "SCONJ"}),
+    ],
+)
+def test_tags(nlp, text, expected):
+    assert {t.text: t.pos_ for t in nlp(text) if t.text in expected} == expected
+
+
 def test_parse_and_tags(nlp):
     doc = nlp("Socialnämnden beslutade att bevilja ansökan.")
     assert [t.pos_ for t in doc][:2] == ["NOUN", "VERB"]
@@ -88,6 +102,9 @@ def test_shipped_pipeline_runs_the_e5_encoder():
     nlp = spacy.load(MODELS / "sv_samverkan")
     assert nlp.get_pipe_meta("ner").factory == "samverkan_ner"
     assert nlp.get_pipe_meta("transformer").factory == "samverkan_transformer"
+    # the morphologizer averages the e5 head with the CNN morphologizer's layer over doc.tensor
+    morphologizer = nlp.get_pipe("morphologizer")
+    assert morphologizer.tensor_weight == 0.5 and morphologizer.tensor_head is not None
     doc = nlp("Socialnämnden i Lund beslutade i går.\n\nMaria Berg deltog.")
     assert doc._.e5_vectors.shape == (len(doc), 768)
     assert ("Maria Berg", "PER") in ents(doc)

@@ -8,8 +8,10 @@ vectors (if any) become the assembled pipeline's vectors.
 With ``--e5 DIR`` (component directories written by ``e5_multitask.py``) the e5 ``transformer`` is
 added after ``tok2vec`` and its heads replace the CNN components of the same names (``--e5-heads``,
 default all three); the CNN ``tok2vec`` then serves the ``parser`` (and any CNN component kept).
+When the e5 morphologizer replaces a CNN one, the CNN one's output layer is kept inside it as a
+second head over ``doc.tensor`` and the two are averaged with ``--cnn-morph-weight`` (0: e5 alone).
 
-Usage: ``python models/spacy/assemble.py UD_MODEL NER_MODEL OUTPUT_DIR [--e5 DIR] [--name NAME]``
+Usage: ``python models/spacy/assemble.py UD_MODEL NER_MODEL OUTPUT_DIR [--e5 DIR] [--cnn-morph-weight W] [--name NAME]``
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import argparse
 import logging
 from pathlib import Path
 
+import numpy as np
 import spacy
 from spacy.language import Language
+from thinc.api import to_numpy
 
 logger = logging.getLogger(__name__)
 
@@ -35,27 +39,50 @@ def assemble(
     version: str = "1.0.0",
     e5_dir: Path | None = None,
     e5_heads: tuple[str, ...] = tuple(E5_HEADS),
+    cnn_morph_weight: float = 0.0,
 ) -> Language:
     """Return the UD pipeline with the NER pipeline's ``ner`` (and its encoder) added before the parser,
     or with the e5 transformer and its heads (``e5_dir``)."""
     nlp = spacy.load(ud_path)
+    cnn_morph = None
+    if e5_dir and cnn_morph_weight and "morphologizer" in e5_heads:
+        if "morphologizer" not in nlp.pipe_names or nlp.get_pipe_meta("morphologizer").factory != "morphologizer":
+            raise ValueError(f"{ud_path} has no CNN morphologizer to average with the e5 one (cnn_morph_weight)")
+        cnn_morph = output_layer(nlp.get_pipe("morphologizer"))
     replaced = ("transformer", *e5_heads) if e5_dir else ("transformer", "ner")
     for component in replaced:  # an assembled pipeline as the base: these are rebuilt
         if component in nlp.pipe_names:
             nlp.remove_pipe(component)
     if e5_dir:
-        add_e5(nlp, e5_dir, e5_heads)
+        add_e5(nlp, e5_dir, e5_heads, cnn_morph, cnn_morph_weight)
     else:
         add_cnn_ner(nlp, ner_path)
-    _set_meta(nlp, name, version, e5_heads=e5_heads if e5_dir else ())
+    _set_meta(nlp, name, version, e5_heads=e5_heads if e5_dir else (), cnn_morph_weight=cnn_morph_weight if cnn_morph else 0.0)
     return nlp
 
 
-def add_e5(nlp: Language, e5_dir: Path, heads: tuple[str, ...]) -> None:
-    """Add the e5 transformer after ``tok2vec`` and the given heads (ner before the parser)."""
+def add_e5(nlp: Language, e5_dir: Path, heads: tuple[str, ...], cnn_morph=None, cnn_morph_weight: float = 0.0) -> None:
+    """Add the e5 transformer after ``tok2vec`` and the given heads (ner before the parser); ``cnn_morph``
+    (``output_layer``) becomes the morphologizer's head over ``doc.tensor``, weighted ``cnn_morph_weight``."""
     nlp.add_pipe("samverkan_transformer", name="transformer", after="tok2vec").from_disk(e5_dir / "transformer")
     for head in heads:
-        nlp.add_pipe(E5_HEADS[head], name=head, **E5_PLACES[head]).from_disk(e5_dir / head)
+        blend = head == "morphologizer" and cnn_morph is not None
+        config = {"tensor_weight": cnn_morph_weight} if blend else {}
+        component = nlp.add_pipe(E5_HEADS[head], name=head, config=config, **E5_PLACES[head])
+        component.from_disk(e5_dir / head)
+        if blend:
+            component.set_tensor_head(*cnn_morph)
+
+
+def output_layer(morphologizer) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    """(weight, bias, [UPOS, features] classes) of a spaCy morphologizer's output layer over its tok2vec."""
+    layer = morphologizer.model.get_ref("softmax")
+    classes = []
+    for label in morphologizer.labels:
+        feats = [f for f in label.split("|") if f and not f.startswith("POS=")]
+        pos = [f[4:] for f in label.split("|") if f.startswith("POS=")]
+        classes.append([pos[0] if pos else "", "|".join(feats)])
+    return to_numpy(layer.get_param("W")), to_numpy(layer.get_param("b")), classes
 
 
 def add_cnn_ner(nlp: Language, ner_path: Path) -> None:
@@ -72,7 +99,7 @@ def add_cnn_ner(nlp: Language, ner_path: Path) -> None:
     nlp.add_pipe("ner", source=ner_nlp, before="parser")
 
 
-def _set_meta(nlp: Language, name: str, version: str, e5_heads: tuple[str, ...]) -> None:
+def _set_meta(nlp: Language, name: str, version: str, e5_heads: tuple[str, ...], cnn_morph_weight: float) -> None:
     nlp.meta["name"] = name
     nlp.meta["version"] = version
     nlp.meta["description"] = (
@@ -80,6 +107,8 @@ def _set_meta(nlp: Language, name: str, version: str, e5_heads: tuple[str, ...])
         "dependencies) and the Swedish news NER corpus (PER, ORG, LOC, MISC)."
         + (f" {', '.join(e5_heads)}: heads on a fine-tuned multilingual-e5-small encoder (MIT);"
            " the other components: CNN encoders." if e5_heads else "")
+        + (f" The morphologizer averages the e5 head's probabilities with the CNN morphologizer's"
+           f" (weight {cnn_morph_weight:g})." if cnn_morph_weight else "")
     )
     nlp.meta["license"] = "CC BY-SA 4.0"
     nlp.meta["sources"] = [
@@ -98,9 +127,12 @@ def main() -> None:
     parser.add_argument("--name", default="samverkan")
     parser.add_argument("--e5", type=Path, default=None, help="component directories of e5_multitask.py")
     parser.add_argument("--e5-heads", default="morphologizer,ner", help="which e5 heads replace CNN components")
+    parser.add_argument("--cnn-morph-weight", type=float, default=0.5,
+                        help="weight of the CNN morphologizer averaged into the e5 one (0: e5 alone)")
     args = parser.parse_args()
     heads = tuple(h for h in args.e5_heads.split(",") if h)
-    nlp = assemble(args.ud_model, args.ner_model, name=args.name, e5_dir=args.e5, e5_heads=heads)
+    nlp = assemble(args.ud_model, args.ner_model, name=args.name, e5_dir=args.e5, e5_heads=heads,
+                   cnn_morph_weight=args.cnn_morph_weight if args.e5 else 0.0)
     nlp.to_disk(args.output)
     logger.info("wrote %s with %s", args.output, nlp.pipe_names)
 

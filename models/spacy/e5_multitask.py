@@ -8,7 +8,8 @@ by its first and last word piece, concatenated (as ``pipeline.encoder.Transforme
 word-embedding matrix stays frozen unless ``--train-embeddings``. Dev: ner-dev F (PER/ORG/LOC),
 scored through the runtime components of ``pipeline/encoder.py`` (the code the shipped pipeline runs);
 the best epoch is written as spaCy component directories (``transformer``, ``ner``,
-``morphologizer``, ``lemmatizer``) that ``assemble.py`` puts into the pipeline.
+``morphologizer``, ``lemmatizer``); ``refit_morphologizer.py`` then refits the morphologizer's layer
+and ``assemble.py`` puts the components into the pipeline.
 
 ``--ner-head`` starts the NER head (and, with ``--init`` pointing at its pruned copy, the encoder)
 from the token classifier of ``ner_hf.py``, so the multi-task stage continues that training.
