@@ -78,10 +78,10 @@ def output_layer(morphologizer) -> tuple[np.ndarray, np.ndarray, list[list[str]]
     """(weight, bias, [UPOS, features] classes) of a spaCy morphologizer's output layer over its tok2vec."""
     layer = morphologizer.model.get_ref("softmax")
     classes = []
-    for label in morphologizer.labels:
-        feats = [f for f in label.split("|") if f and not f.startswith("POS=")]
-        pos = [f[4:] for f in label.split("|") if f.startswith("POS=")]
-        classes.append([pos[0] if pos else "", "|".join(feats)])
+    for label in morphologizer.labels:  # "Case=Nom|…|POS=NOUN"
+        parts = label.split("|")
+        pos = next((p[4:] for p in parts if p.startswith("POS=")), "")
+        classes.append([pos, "|".join(p for p in parts if p and not p.startswith("POS="))])
     return to_numpy(layer.get_param("W")), to_numpy(layer.get_param("b")), classes
 
 
@@ -132,7 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     heads = tuple(h for h in args.e5_heads.split(",") if h)
     nlp = assemble(args.ud_model, args.ner_model, name=args.name, e5_dir=args.e5, e5_heads=heads,
-                   cnn_morph_weight=args.cnn_morph_weight if args.e5 else 0.0)
+                   cnn_morph_weight=args.cnn_morph_weight)
     nlp.to_disk(args.output)
     logger.info("wrote %s with %s", args.output, nlp.pipe_names)
 
