@@ -6,7 +6,8 @@ the faster fallback), measured one after the other in one run.
 Text: the held-out half of UD Swedish-Talbanken's dev file (documents P409, P411, P414, P418 of
 ``models/corpora/ud/sv_talbanken-ud-dev.conllu``), one document per text, repeated to ``--min-words``.
 Runs on the CPU with ``--threads`` threads (default 2) and, when CUDA is available, on the GPU too.
-Also reports the speed with only ``ner`` (and the encoder it reads) enabled.
+Also reports the speed with only ``ner`` (and the encoder it reads) enabled, and each component's
+share of the time of one pass.
 
     .venv/bin/python bench/bench_nlp.py [--model DIR ...] [--threads 2] [--repeat 3]
 """
@@ -52,6 +53,19 @@ def run(nlp, texts: list[str], repeat: int, batch_size: int) -> tuple[float, int
     return statistics.median(rates), n_words
 
 
+def component_shares(nlp, texts: list[str], batch_size: int) -> dict[str, float]:
+    """Share of one pass's time spent in each component (run in order on the same batches, as ``nlp.pipe``)."""
+    seconds = dict.fromkeys(nlp.pipe_names, 0.0)
+    for i in range(0, len(texts), batch_size):
+        docs = [nlp.make_doc(text) for text in texts[i : i + batch_size]]
+        for name, component in nlp.pipeline:
+            start = time.perf_counter()
+            docs = list(component.pipe(docs)) if hasattr(component, "pipe") else [component(doc) for doc in docs]
+            seconds[name] += time.perf_counter() - start
+    total = sum(seconds.values())
+    return {name: s / total for name, s in seconds.items()}
+
+
 def main() -> None:
     """Print words/s of the full pipeline and of NER alone, on CPU (and GPU if present)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -92,6 +106,9 @@ def main() -> None:
             nlp = spacy.load(model)
             rate, n = run(nlp, texts, args.repeat, args.batch_size)
             print(f"{model.name} {device}  full pipeline {nlp.pipe_names}: {rate:,.0f} words/s ({n} words per pass)")
+            shares = component_shares(nlp, texts, args.batch_size)
+            print(f"{model.name} {device}  time per component: "
+                  + ", ".join(f"{name} {share:.1%}" for name, share in shares.items()))
             # a CNN ner carries its own encoder (listeners replaced when assembled); the e5 ner reads the transformer
             with nlp.select_pipes(enable=[name for name in ("transformer", "ner") if name in nlp.pipe_names]):
                 rate, n = run(nlp, texts, args.repeat, args.batch_size)

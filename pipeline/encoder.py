@@ -8,7 +8,7 @@ parser's, read that at inference). Three linear heads read those vectors:
 
 * ``samverkan_morphologizer`` (``morphologizer``): UPOS + morphological features (optionally
   averaged with the CNN morphologizer's output layer over ``doc.tensor``),
-* ``samverkan_ner`` (``ner``): BIO tags over PER, ORG, LOC, MISC → ``doc.ents``,
+* ``samverkan_ner`` (``ner``): BIO tags over PER, ORG, LOC, MISC (best valid sequence) → ``doc.ents``,
 * ``samverkan_lemmatizer`` (``lemmatizer``): spaCy edit trees, the best applicable of the top k.
 
 The encoder's matrices are stored as int8 with one scale per row (a quarter of fp32 on disk) and
@@ -118,6 +118,29 @@ def decode_bio(tags: list[str]) -> list[tuple[int, int, str]]:
         if prefix == "B" or (prefix == "I" and start is None):
             start, label = i, typ
     return spans
+
+
+def best_bio_path(scores: np.ndarray, classes: list[str], outside: np.ndarray) -> list[str]:
+    """The BIO tag sequence with the highest sum of log-probabilities (Viterbi) among the valid ones:
+    ``I-X`` only after ``B-X`` or ``I-X``; tokens where ``outside`` is true are ``O``."""
+    if not len(scores):
+        return []
+    logp = scores - scores.max(1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+    logp[outside] = np.where(np.array(classes) == "O", 0.0, -np.inf)
+    inside = np.array([c.startswith("I-") for c in classes])
+    # allowed[i, j]: tag j may follow tag i
+    allowed = np.array([[not c.startswith("I-") or p in (c, "B-" + c[2:]) for c in classes] for p in classes])
+    step = np.where(allowed, 0.0, -np.inf)
+    best, back = np.where(inside, -np.inf, logp[0]), np.zeros(scores.shape, dtype=int)
+    for t in range(1, len(scores)):
+        candidates = best[:, None] + step
+        back[t] = candidates.argmax(0)
+        best = candidates.max(0) + logp[t]
+    path = [int(best.argmax())]
+    for t in range(len(scores) - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    return [classes[k] for k in reversed(path)]
 
 
 # -- int8 storage ------------------------------------------------------------------------------------
@@ -385,11 +408,11 @@ def softmax(scores: np.ndarray) -> np.ndarray:
 
 
 class EntityRecognizer(LinearHead):
-    """Named entities from BIO tags (labels ``O``, ``B-PER``, ``I-PER``, …)."""
+    """Named entities from BIO tags (labels ``O``, ``B-PER``, ``I-PER``, …), decoded as the best valid
+    tag sequence rather than the best tag per token."""
 
     def __call__(self, doc: Doc) -> Doc:
-        best = self.scores(doc).argmax(1)
-        tags = ["O" if token.is_space else self.classes[k] for token, k in zip(doc, best)]
+        tags = best_bio_path(self.scores(doc), self.classes, np.array([token.is_space for token in doc], dtype=bool))
         doc.ents = [
             Span(doc, s, e, label=label) for s, e, label in decode_bio(tags) if doc[s:e].text.strip()
         ]

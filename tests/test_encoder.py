@@ -114,6 +114,25 @@ def one_hot_doc(nlp, text: str, classes: list[int], width: int = 4):
     return doc
 
 
+BIO = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "outside", "expected"),
+    [
+        # a sequence cannot start inside an entity: the best valid start is B-PER, then I-PER
+        ([[0, 2, 3, 0, 0], [0, 0, 3, 0, 0]], [False, False], ["B-PER", "I-PER"]),
+        # I-LOC cannot continue a PER entity, even where it is the best tag of its token
+        ([[0, 3, 0, 0, 0], [0, 0, 2, 0, 2.5]], [False, False], ["B-PER", "I-PER"]),
+        # a whitespace token is O, so the name after it starts anew
+        ([[0, 3, 0, 0, 0], [0, 0, 3, 0, 0], [0, 2, 2.5, 0, 0]], [False, True, False], ["B-PER", "O", "B-PER"]),
+    ],
+)
+def test_best_bio_path_keeps_to_the_tag_scheme(rows, outside, expected):
+    assert encoder.best_bio_path(np.array(rows, dtype="float32"), BIO, np.array(outside)) == expected
+    assert encoder.best_bio_path(np.zeros((0, 5)), BIO, np.zeros(0, dtype=bool)) == []
+
+
 def test_ner_head_sets_entities_and_reports_entity_types(nlp, tmp_path):
     head = encoder.EntityRecognizer("ner")
     head.set_weights(np.eye(4), np.zeros(4), ["O", "B-PER", "I-PER", "B-LOC"])
