@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import logging
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from itertools import islice
 
 import numpy as np
@@ -125,14 +126,11 @@ def best_bio_path(scores: np.ndarray, classes: list[str], outside: np.ndarray) -
     ``I-X`` only after ``B-X`` or ``I-X``; tokens where ``outside`` is true are ``O``."""
     if not len(scores):
         return []
+    only_o, no_start, step = _bio_constraints(tuple(classes))
     logp = scores - scores.max(1, keepdims=True)
     logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
-    logp[outside] = np.where(np.array(classes) == "O", 0.0, -np.inf)
-    inside = np.array([c.startswith("I-") for c in classes])
-    # allowed[i, j]: tag j may follow tag i
-    allowed = np.array([[not c.startswith("I-") or p in (c, "B-" + c[2:]) for c in classes] for p in classes])
-    step = np.where(allowed, 0.0, -np.inf)
-    best, back = np.where(inside, -np.inf, logp[0]), np.zeros(scores.shape, dtype=int)
+    logp[outside] = only_o
+    best, back = logp[0] + no_start, np.zeros(scores.shape, dtype=int)
     for t in range(1, len(scores)):
         candidates = best[:, None] + step
         back[t] = candidates.argmax(0)
@@ -141,6 +139,15 @@ def best_bio_path(scores: np.ndarray, classes: list[str], outside: np.ndarray) -
     for t in range(len(scores) - 1, 0, -1):
         path.append(int(back[t, path[-1]]))
     return [classes[k] for k in reversed(path)]
+
+
+@lru_cache(maxsize=8)
+def _bio_constraints(classes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log-space masks of the BIO scheme: (a token that must be O, the first token, step i → j)."""
+    only_o = np.where(np.array(classes) == "O", 0.0, -np.inf)
+    no_start = np.where([c.startswith("I-") for c in classes], -np.inf, 0.0)
+    allowed = [[not c.startswith("I-") or p in (c, "B-" + c[2:]) for c in classes] for p in classes]
+    return only_o, no_start, np.where(allowed, 0.0, -np.inf)
 
 
 # -- int8 storage ------------------------------------------------------------------------------------
@@ -338,11 +345,29 @@ class Morphologizer(LinearHead):
             raise ValueError(f"tensor_weight must be in [0, 1], got {tensor_weight}")
         self.tensor_weight = tensor_weight
         self.tensor_head: TensorHead | None = None
+        self._union: list = []
+        self._tensor_columns: list[int] = []
+
+    def set_weights(self, weight: np.ndarray, bias: np.ndarray, classes: list) -> None:
+        super().set_weights(weight, bias, classes)
+        self._align()
 
     def set_tensor_head(self, weight: np.ndarray, bias: np.ndarray, classes: list) -> None:
         """Set the head over ``doc.tensor`` (``weight``: classes × tok2vec width)."""
         self.tensor_head = TensorHead(f"{self.name} (tensor head)")
         self.tensor_head.set_weights(weight, bias, classes)
+        self._align()
+
+    def _align(self) -> None:
+        """The union of both heads' classes (own first) and the tensor head's columns in it."""
+        self._union = list(self.classes)
+        index = {tuple(c): i for i, c in enumerate(self._union)}
+        self._tensor_columns = []
+        for c in self.tensor_head.classes if self.tensor_head is not None else []:
+            if tuple(c) not in index:
+                index[tuple(c)] = len(self._union)
+                self._union.append(c)
+            self._tensor_columns.append(index[tuple(c)])
 
     @property
     def blended(self) -> bool:
@@ -352,10 +377,7 @@ class Morphologizer(LinearHead):
     @property
     def union(self) -> list:
         """The classes this component can assign: its own, then the tensor head's new ones if blended."""
-        if not self.blended or self.tensor_head is None:
-            return self.classes
-        own = {tuple(c) for c in self.classes}
-        return self.classes + [c for c in self.tensor_head.classes if tuple(c) not in own]
+        return self._union if self.blended else self.classes
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -369,12 +391,9 @@ class Morphologizer(LinearHead):
             return own
         if self.tensor_head is None:
             raise ValueError(f"component {self.name!r} has tensor_weight {self.tensor_weight} but no tensor head")
-        union = self.union
-        index = {tuple(c): i for i, c in enumerate(union)}
-        probs = np.zeros((len(doc), len(union)), dtype="float32")
+        probs = np.zeros((len(doc), len(self._union)), dtype="float32")
         probs[:, : len(self.classes)] = (1 - self.tensor_weight) * own
-        cols = [index[tuple(c)] for c in self.tensor_head.classes]
-        probs[:, cols] += self.tensor_weight * softmax(self.tensor_head.scores(doc))
+        probs[:, self._tensor_columns] += self.tensor_weight * softmax(self.tensor_head.scores(doc))
         return probs
 
     def __call__(self, doc: Doc) -> Doc:
@@ -398,6 +417,7 @@ class Morphologizer(LinearHead):
         path = ensure_path(path)
         if (path / "tensor_head").exists():
             self.tensor_head = TensorHead(f"{self.name} (tensor head)").from_disk(path / "tensor_head")
+            self._align()
         return self
 
 
