@@ -145,10 +145,18 @@ def build_runtime(nlp, model: MultiTask, tokenizer, classes: dict, lemma_head: e
     return nlp
 
 
+def score_dev(nlp, model: MultiTask, tokenizer, classes: dict, lemma_head, gold_dev: list[Doc]) -> dict:
+    """NER scores on ner-dev of the runtime components holding ``model``'s weights."""
+    runtime = build_runtime(nlp, model, tokenizer, classes, lemma_head)
+    pred = runtime.pipe(nlp.make_doc(d.text) for d in gold_dev)
+    return ner_scores([Example(p, g) for p, g in zip(pred, gold_dev)])
+
+
 def train(args: argparse.Namespace) -> dict:
     """Train, keep the best epoch by ner-dev F, write the components; return the report."""
     from safetensors.torch import load_file
     from tokenizers import Tokenizer
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
     from transformers import BertModel, get_linear_schedule_with_warmup
 
     torch.set_num_threads(args.threads)
@@ -219,6 +227,8 @@ def train(args: argparse.Namespace) -> dict:
 
     report: dict = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                     "history": []}
+    # an exponential moving average of the weights, scored and exported instead of the last weights
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema)) if args.ema else None
     best_f, best_state, step, t0 = -1.0, None, 0, time.perf_counter()
     for epoch in range(args.epochs):
         model.train()
@@ -227,21 +237,27 @@ def train(args: argparse.Namespace) -> dict:
             ids, mask, words, labels = collate(batch, pad_id)
             loss = model(ids, mask, words, labels)
             apply_gradients(loss, enc_params + head_params, opt, sched)
+            if averaged is not None:
+                averaged.update_parameters(model)
             step += 1
             loss_sum += loss.item()
             if step % 50 == 0:
                 logger.info("epoch %d step %d/%d loss %.4f  %.2f steps/s", epoch + 1, step, total,
                             loss_sum / 50, step / (time.perf_counter() - t0))
                 loss_sum = 0.0
-        runtime = build_runtime(nlp, model, tokenizer, classes, lemma_head)
-        pred = runtime.pipe(nlp.make_doc(d.text) for d in gold_dev)
-        dev = ner_scores([Example(p, g) for p, g in zip(pred, gold_dev)])
-        report["history"].append({"epoch": epoch + 1, "step": step, "seconds": round(time.perf_counter() - t0, 1),
-                                  "dev_core_f": dev["core_micro"]["f"], "dev_org_f": dev["per_label"]["ORG"]["f"]})
-        logger.info("dev %s", json.dumps(report["history"][-1]))
+        entry = {"epoch": epoch + 1, "step": step, "seconds": round(time.perf_counter() - t0, 1)}
+        dev = score_dev(nlp, model, tokenizer, classes, lemma_head, gold_dev)
+        entry |= {"dev_core_f": dev["core_micro"]["f"], "dev_org_f": dev["per_label"]["ORG"]["f"]}
+        exported = model
+        if averaged is not None:
+            exported = averaged.module
+            dev = score_dev(nlp, exported, tokenizer, classes, lemma_head, gold_dev)
+            entry |= {"ema_dev_core_f": dev["core_micro"]["f"], "ema_dev_org_f": dev["per_label"]["ORG"]["f"]}
+        report["history"].append(entry)
+        logger.info("dev %s", json.dumps(entry))
         if dev["core_micro"]["f"] > best_f:
             best_f, report["best_epoch"] = dev["core_micro"]["f"], epoch + 1
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in exported.state_dict().items()}
             report["ner_dev"] = dev
     report["train_seconds"] = round(time.perf_counter() - t0, 1)
     model.load_state_dict(best_state)
@@ -267,6 +283,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--head-lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ema", type=float, default=0.0,
+                        help="decay of a moving average of the weights that is scored and kept (0: off)")
     parser.add_argument("--train-embeddings", action="store_true",
                         help="also train the (pruned) word-embedding matrix (frozen by default)")
     parser.add_argument("--limit", type=int, default=0, help="first N sentences of each corpus (smoke runs)")
