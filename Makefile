@@ -50,6 +50,8 @@ eval: setup
 		$(PY) bench/eval_ner_domain.py $(SHARED)/gold $(SHARED)/samples; \
 	else echo "($(SHARED)/gold not found: scoring only tests/gold)"; fi
 	$(PY) bench/eval_extraction.py tests/gold
+	$(PY) bench/eval_extraction.py bench/gold_unseen
+	$(PY) bench/eval_ner_domain.py bench/gold_unseen bench/gold_unseen
 
 bench-crawl: setup
 	$(PY) bench/bench_crawl.py
