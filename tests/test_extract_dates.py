@@ -55,6 +55,35 @@ def test_weekday_fixes_the_year(finder):
     assert d.start == date(2024, 3, 12)
 
 
+@pytest.mark.parametrize(
+    "text, start",
+    [
+        ("Synpunkter lämnas senast den 3/2.", "2023-02-03"),
+        ("Nästa träff är fredag 20/1 på biblioteket.", "2023-01-20"),
+        ("Frågan togs upp på rådet den 9/12.", "2022-12-09"),
+    ],
+)
+def test_day_and_month_in_digits(finder, text, start):
+    assert one(finder, text).start.isoformat() == start
+
+
+def test_bare_fractions_and_scores_are_not_dates(finder):
+    assert finder.find("Ungefär 2/3 av deltagarna svarade, och laget vann med 3/1.", ANCHOR) == []
+
+
+@pytest.mark.parametrize(
+    "text, start",
+    [
+        # mid-year page: July of the year before and of the year after are equally near
+        ("Nämnden beslutade i juli att utöka verksamheten.", "2022-07-01"),
+        ("Ett nytt möte planeras till juli.", "2023-07-01"),
+        ("Ett uppföljande möte ska hållas vecka 3.", "2024-01-15"),
+    ],
+)
+def test_tense_picks_the_year_of_a_month_or_week(finder, text, start):
+    assert one(finder, text, date(2023, 1, 18) if "vecka" not in text else date(2023, 7, 3)).start.isoformat() == start
+
+
 def test_deadline_prefix_is_kept(finder):
     d = one(finder, "Synpunkter senast den 3 juni.")
     assert d.is_deadline and d.text.startswith("senast")

@@ -80,3 +80,21 @@ def test_a_line_break_ends_an_entity_the_ner_ran_on():
     doc = line_starts(doc)
     assert [(e.text, e.label_) for e in doc.ents] == [("Anna Berg", "PER"), ("Riksförbundet FUB", "ORG")]
     assert doc[6].is_sent_start
+
+
+def test_party_in_parentheses_is_not_an_organisation(nlp):
+    text = ("Protokoll från rådet 2 maj 2023\n\nLedamöter\nAnna Berg (S), ordförande, socialnämnden\n"
+            "Jonas Ek (KD), ledamot, kommunstyrelsen")
+    result = nlp_stage.extract_text(nlp, text)
+    p = {x.name: x for x in result.people}
+    assert (p["Anna Berg"].role, p["Anna Berg"].organisation) == ("ordförande", "Socialnämnden")
+    assert p["Jonas Ek"].organisation == "Kommunstyrelsen"
+    assert not {"S", "KD"} & {o.name for o in result.organisations}
+
+
+def test_table_of_people(nlp):
+    text = ("Styrgrupp\n\nGruppen träffas fyra gånger per år.\n\nNamn | Organisation | Roll\n"
+            "Karin Holm | Region Örebro län | ordförande\nOmid Karimi | Arbetsförmedlingen | ledamot")
+    p = people(nlp, text)
+    assert (p["Karin Holm"].role, p["Karin Holm"].organisation) == ("ordförande", "Region Örebro län")
+    assert (p["Omid Karimi"].role, p["Omid Karimi"].organisation) == ("ledamot", "Arbetsförmedlingen")

@@ -94,6 +94,12 @@ class DateFinder:
             rf"(?:[ ./-](?P<y>{YEAR}))(?![\d/])",
             re.IGNORECASE,
         )
+        # "den 9/12", "fredag 11/4": day/month without a year, only after "den" or a weekday
+        self.day_month = re.compile(
+            rf"(?:(?P<prefix>{_PREFIX})\s+)?(?:(?P<wd>{wd})\.?,?\s+)?(?P<den>(?:den|d\.)\s+)?"
+            rf"(?<![\d/.])(?P<d>{day})/(?P<m>1[0-2]|0?[1-9])(?![\d/])(?![ ./-]{YEAR})",
+            re.IGNORECASE,
+        )
         self.month_only = re.compile(
             rf"(?:(?P<prefix>i|under|från|till|fram till|före|efter|inför|sedan|senast i|senast|per|under hela|hela|"
             rf"till och med|t\.o\.m\.|från och med|fr\.o\.m\.)\s+)?"
@@ -157,6 +163,19 @@ class DateFinder:
                 best, best_d = y, d
         return best
 
+    def _tensed_year(self, text: str, pos: int, anchor: date, make) -> int:
+        """``_nearest_year``, moved to the year before when that lands after the page date in a clause in
+        the past tense ("beslutade i mars"), or to the year after when it lands before the page date
+        in a clause about the future ("planeras till vecka 38"); a clause with both keeps the nearest."""
+        y = self._nearest_year(anchor, make)
+        clause = _sentence_around(text, pos)
+        past, future = _past_tense(clause), bool(_FUTURE.search(clause))
+        if past != future and make(y) > anchor and past:
+            return y - 1
+        if past != future and make(y) < anchor and future:
+            return y + 1
+        return y
+
     @staticmethod
     def _weekday_year(day: int, month: int, weekday: int, anchor: date | None) -> int | None:
         """The year near ``anchor`` (or the latest up to today) in which day/month falls on ``weekday``."""
@@ -190,7 +209,7 @@ class DateFinder:
     def find(self, text: str, anchor: date | None) -> list[DateMatch]:
         """Every temporal expression in ``text`` (longest non-overlapping matches, in text order)."""
         cands: list[DateMatch] = []
-        for fn in (self._full, self._range2, self._numeric, self._week, self._year_span, self._year_part, self._half,
+        for fn in (self._full, self._range2, self._numeric, self._day_month, self._week, self._year_span, self._year_part, self._half,
                    self._season, self._month_only, self._relative, self._holiday, self._year):
             cands.extend(fn(text, anchor))
         cands.sort(key=lambda c: (c.start_char, -(c.end_char - c.start_char)))
@@ -301,6 +320,27 @@ class DateFinder:
                     continue
                 yield self._mk(m, d, d, "day", True)
 
+    def _day_month(self, text, anchor):
+        """Year-less "den 9/12" and "fredag 11/4": the year from the weekday, else the nearest to the page date."""
+        for m in self.day_month.finditer(text):
+            if not (m["wd"] or m["den"]):
+                continue  # a bare "3/4" is as likely a fraction or a score
+            d, mon = int(m["d"]), int(m["m"])
+            wd = self.lex.weekdays.get((m["wd"] or "").lower())
+            try:
+                if wd:
+                    y = self._weekday_year(d, mon, wd, anchor)
+                elif anchor:
+                    y = self._nearest_year(anchor, lambda yy: date(yy, mon, d))
+                else:
+                    y = None
+                if y is None:
+                    yield self._mk(m, None, None, "unresolved", month=mon)
+                    continue
+                yield self._mk(m, date(y, mon, d), date(y, mon, d), "day")
+            except ValueError:
+                continue
+
     def _week(self, text, anchor):
         for m in self.week.finditer(text):
             w1 = int(m["w"])
@@ -308,7 +348,7 @@ class DateFinder:
             if m["y"]:
                 y = int(m["y"])
             elif anchor:
-                y = self._nearest_year(anchor, lambda yy: date.fromisocalendar(yy, w1, 1))
+                y = self._tensed_year(text, m.start(), anchor, lambda yy: date.fromisocalendar(yy, w1, 1))
             else:
                 yield self._mk(m, None, None, "unresolved")
                 continue
@@ -392,7 +432,7 @@ class DateFinder:
             if m["y"]:
                 y = int(m["y"])
             elif anchor:
-                y = self._nearest_year(anchor, lambda yy: date(yy, mon, 15))
+                y = self._tensed_year(text, m.start(), anchor, lambda yy: date(yy, mon, 15))
             else:
                 yield self._mk(m, None, None, "unresolved", month=mon)
                 continue
@@ -464,6 +504,7 @@ class DateFinder:
             yield self._mk(m, date(y, 1, 1), date(y, 12, 31), "year", True)
 
 
+_FUTURE = re.compile(r"\b(ska|skall|kommer att|planeras|planerar|preliminärt)\b", re.IGNORECASE)
 _PAST = re.compile(r"\b(\w{3,}(ade|ades|ats|dde|tte|des)|var|hade|blev|fick|gick|kom|gjorde|startade|har\s+\w+t)\b", re.IGNORECASE)
 
 

@@ -56,6 +56,7 @@ class Lexicon:
     group_nouns: set[str] = field(default_factory=set)
     attendee_headings: dict[str, tuple[str | None, bool]] = field(default_factory=dict)
     secretary_labels: set[str] = field(default_factory=set)
+    parties: dict[str, str] = field(default_factory=dict)  # abbreviation (case-sensitive) -> name
     boilerplate: list[re.Pattern] = field(default_factory=list)
 
     def role_singular(self, word: str) -> str | None:
@@ -146,5 +147,6 @@ def load_lexicon(directory: str | Path | None = None) -> Lexicon:
         role = None if row[1] in ("", "-") else row[1]
         lex.attendee_headings[row[0].lower()] = (role, row[2].lower() == "true")
     lex.secretary_labels = {w.lower() for w in _lines(d / "secretary_labels.txt")}
+    lex.parties = {r[0]: r[1] for r in _rows(d / "parties.txt") if len(r) > 1}
     lex.boilerplate = [re.compile(p, re.IGNORECASE) for p in _lines(d / "boilerplate.txt")]
     return lex

@@ -13,7 +13,7 @@ _NAME_WORD = rf"[{UPPER}][\wåäöéüÅÄÖÉÜ'’]*(?:-[{UPPER}][\wåäöéü
 _PARTICLE = r"(?:von|van|af|de|der|den|la|du|el|al|bin|ben|da)"
 NAME_RE = re.compile(rf"{_NAME_WORD}(?:\s+{_PARTICLE})*(?:\s+{_NAME_WORD}){{1,3}}")
 _ABSENT = re.compile(r"^(ej|inte|icke)\s+närvarande|^frånvarande|^förhinder|^anmält förhinder|^ej närv", re.IGNORECASE)
-_SEP = re.compile(r"\s*(?:,|\s[–—-]\s|\t)\s*")
+_PEOPLE_COLUMNS = {"namn", "deltagare", "ledamot", "ledamöter", "person", "kontaktperson"}
 
 
 @dataclass
@@ -35,7 +35,7 @@ def _heading_key(text: str) -> str:
 
 
 def _split_top(text: str) -> list[tuple[str, int]]:
-    """Split at commas, tabs and spaced dashes that are not inside parentheses; keep offsets."""
+    """Split at commas, tabs, table-cell bars and spaced dashes that are not inside parentheses; keep offsets."""
     parts, depth, start, i = [], 0, 0, 0
     while i < len(text):
         ch = text[i]
@@ -43,7 +43,7 @@ def _split_top(text: str) -> list[tuple[str, int]]:
             depth += 1
         elif ch == ")":
             depth = max(0, depth - 1)
-        elif depth == 0 and ch in ",\t":
+        elif depth == 0 and ch in ",\t|":
             parts.append((text[start:i], start))
             start = i + 1
         elif depth == 0 and ch == " " and re.match(r" [–—-] ", text[i : i + 3]):
@@ -84,8 +84,8 @@ def _parse_item(text: str, offset: int, lex: Lexicon | None = None) -> Entry | N
             entry.fields.append(("ersättare", base + pm.start(1)))
             entry.substitute_for = sub.group(2).strip()
             continue
-        if re.match(r"^§|^\d", inner):
-            continue
+        if re.match(r"^§|^\d", inner) or (lex is not None and inner in lex.parties):
+            continue  # a paragraph reference, or a politician's party
         for part, off in _split_top(inner):
             entry.fields.append((part, base + pm.start(1) + off))
     outside = re.sub(r"\([^)]*\)", lambda x: " " * len(x.group(0)), rest)
@@ -117,6 +117,8 @@ def parse_attendees(text: str, lex: Lexicon) -> list[Entry]:
         if key in lex.attendee_headings:
             role, present = lex.attendee_headings[key]
             section = "attendees"
+        elif _table_header(line.text):  # a table of people without an attendee heading (a steering group)
+            section, present, sep = "attendees", None, ""
         elif key in lex.secretary_labels:
             section = "secretary"
         elif key in ("justeras", "justerare", "justering", "ordförande", "mötesordförande", "ordf."):
@@ -134,6 +136,8 @@ def parse_attendees(text: str, lex: Lexicon) -> list[Entry]:
         else:
             i += 1
             first_paragraph = None
+            if i < len(all_lines) and _table_header(all_lines[i].text):
+                i += 1
             while i < len(all_lines):
                 nxt = all_lines[i]
                 if first_paragraph is not None and nxt.paragraph != first_paragraph:
@@ -178,6 +182,12 @@ def _split_items(text: str, offset: int, lex: Lexicon) -> list[tuple[str, int]]:
     return [(text[s:e], offset + s) for s, e in items]
 
 
+def _table_header(text: str) -> bool:
+    """A table's header row that names people in its first column ("Namn | Organisation | Roll")."""
+    first, bar, _ = text.partition("|")
+    return bool(bar) and first.strip().lower() in _PEOPLE_COLUMNS
+
+
 def _role_then_name(text: str, lex: Lexicon) -> bool:
     rm = re.match(r"((?:[a-zåäö]+\.?\s+){1,2})(?=[" + UPPER + "])", text)
     return bool(rm and lex.role_singular(rm.group(1).split()[-1]) and _person_like(text[rm.end():], lex))
@@ -198,7 +208,7 @@ def _is_entry(text: str, lex: Lexicon) -> bool:
     if len(text) > 120:
         return False
     rest = text[m.end():].lstrip()
-    if rest and rest[0] not in ",(–—-\t":
+    if rest and rest[0] not in ",(–—-\t|":
         return False
     first = m.group(0).split()[0]
     # "Region Dalarna" or "Socialförvaltningen X" are not people
