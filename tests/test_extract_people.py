@@ -98,3 +98,10 @@ def test_table_of_people(nlp):
     p = people(nlp, text)
     assert (p["Karin Holm"].role, p["Karin Holm"].organisation) == ("ordförande", "Region Örebro län")
     assert (p["Omid Karimi"].role, p["Omid Karimi"].organisation) == ("ledamot", "Arbetsförmedlingen")
+
+
+def test_wide_table_of_people(nlp):
+    text = ("Projektet Steget\n\nKontakt\n\nNamn | Organisation | Funktion | Kontaktuppgifter\n"
+            "Lena Sjöström | Socialförvaltningen | enhetschef | lena@example.se")
+    p = people(nlp, text)
+    assert (p["Lena Sjöström"].role, p["Lena Sjöström"].organisation) == ("enhetschef", "Socialförvaltningen")

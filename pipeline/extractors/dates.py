@@ -163,6 +163,14 @@ class DateFinder:
                 best, best_d = y, d
         return best
 
+    def _year_of_day(self, day: int, month: int, weekday: str | None, anchor: date | None) -> int | None:
+        """Year of a day written without one: from its weekday ("fredag 11/4"), else the nearest to the
+        page date; None without either."""
+        wd = self.lex.weekdays.get((weekday or "").lower())
+        if wd:
+            return self._weekday_year(day, month, wd, anchor)
+        return self._nearest_year(anchor, lambda yy: date(yy, month, day)) if anchor else None
+
     def _tensed_year(self, text: str, pos: int, anchor: date, make) -> int:
         """``_nearest_year``, moved to the year before when that lands after the page date in a clause in
         the past tense ("beslutade i mars"), or to the year after when it lands before the page date
@@ -170,9 +178,9 @@ class DateFinder:
         y = self._nearest_year(anchor, make)
         clause = _sentence_around(text, pos)
         past, future = _past_tense(clause), bool(_FUTURE.search(clause))
-        if past != future and make(y) > anchor and past:
+        if past and not future and make(y) > anchor:
             return y - 1
-        if past != future and make(y) < anchor and future:
+        if future and not past and make(y) < anchor:
             return y + 1
         return y
 
@@ -264,15 +272,7 @@ class DateFinder:
                 d1 = int(m["d1"])
                 mon = self.lex.months[m["m"].lower()]
                 d2 = int(m["d2"]) if m["d2"] else None
-                wd = self.lex.weekdays.get((m["wd"] or "").lower())
-                if m["y"]:
-                    y = int(m["y"])
-                elif wd:
-                    y = self._weekday_year(d1, mon, wd, anchor)
-                elif anchor:
-                    y = self._nearest_year(anchor, lambda yy: date(yy, mon, d1))
-                else:
-                    y = None
+                y = int(m["y"]) if m["y"] else self._year_of_day(d1, mon, m["wd"], anchor)
                 if y is None:
                     yield self._mk(m, None, None, "unresolved", month=mon)
                     continue
@@ -321,19 +321,13 @@ class DateFinder:
                 yield self._mk(m, d, d, "day", True)
 
     def _day_month(self, text, anchor):
-        """Year-less "den 9/12" and "fredag 11/4": the year from the weekday, else the nearest to the page date."""
+        """Year-less "den 9/12" and "fredag 11/4" (see ``_year_of_day``)."""
         for m in self.day_month.finditer(text):
             if not (m["wd"] or m["den"]):
                 continue  # a bare "3/4" is as likely a fraction or a score
             d, mon = int(m["d"]), int(m["m"])
-            wd = self.lex.weekdays.get((m["wd"] or "").lower())
             try:
-                if wd:
-                    y = self._weekday_year(d, mon, wd, anchor)
-                elif anchor:
-                    y = self._nearest_year(anchor, lambda yy: date(yy, mon, d))
-                else:
-                    y = None
+                y = self._year_of_day(d, mon, m["wd"], anchor)
                 if y is None:
                     yield self._mk(m, None, None, "unresolved", month=mon)
                     continue

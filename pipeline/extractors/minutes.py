@@ -114,17 +114,18 @@ def parse_attendees(text: str, lex: Lexicon) -> list[Entry]:
         head, sep, tail = line.text.partition(":")
         key = _heading_key(head if sep else line.text)
         section, role, present = None, None, True
+        table = _table_header(line.text)
         if key in lex.attendee_headings:
             role, present = lex.attendee_headings[key]
             section = "attendees"
-        elif _table_header(line.text):  # a table of people without an attendee heading (a steering group)
+        elif table:  # a table of people without an attendee heading (a steering group)
             section, present, sep = "attendees", None, ""
         elif key in lex.secretary_labels:
             section = "secretary"
         elif key in ("justeras", "justerare", "justering", "ordförande", "mötesordförande", "ordf."):
             section = "other"
             role = "ordförande" if key.startswith("ordf") or key == "mötesordförande" else None
-        if section is None or (not sep and len(line.text) > 40):
+        if section is None or (not sep and not table and len(line.text) > 40):
             i += 1
             continue
         items: list[tuple[str, int]] = []
