@@ -67,3 +67,22 @@ def test_pronoun_and_role_noun_resolve_to_people(nlp):
     found = actions(nlp, text)
     assert found[0].assignees == ["Anna Lind"]
     assert all(a.assignees == ["Anna Lind"] for a in found)
+
+
+def test_task_table(nlp):
+    text = ("Protokoll styrelsemöte 5 februari 2024\n\nNärvarande: Karin Holm (ordförande), Omid Karimi (kassör)\n\n"
+            "Att göra\n\nVad | Ansvarig | Klart senast\n"
+            "Boka lokal till medlemsträffen 12 april | Karin Holm | v. 8\n"
+            "Betala hyran | Omid Karimi | nästa möte")
+    found = {a.text: a for a in actions(nlp, text)}
+    booking = found["Boka lokal till medlemsträffen 12 april"]
+    assert booking.assignees == ["Karin Holm"] and booking.due == "2024-W08"  # the "when" cell, not 12 april
+    assert (found["Betala hyran"].assignees, found["Betala hyran"].due) == (["Omid Karimi"], "next meeting")
+
+
+def test_reported_news_is_not_an_action_but_gives_the_next_one_its_assignee(nlp):
+    text = ("Minnesanteckningar 5 februari 2024\n\nNärvarande: Karin Holm, Arbetsförmedlingen\n\n"
+            "Karin Holm informerade om att Arbetsförmedlingen öppnar ett nytt kontor i mars. "
+            "Ny kontaktperson meddelas senast vecka 10.")
+    (a,) = actions(nlp, text)
+    assert a.text.startswith("Ny kontaktperson") and a.assignees == ["Arbetsförmedlingen"]

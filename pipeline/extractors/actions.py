@@ -20,7 +20,7 @@ from spacy.tokens import Doc
 
 from pipeline.extractors.dates import DateMatch, due_string
 from pipeline.extractors.lexicon import Lexicon, load_lexicon
-from pipeline.extractors.text import Sentence, lines, sentences, word_tokens
+from pipeline.extractors.text import UPPER, Sentence, lines, sentences, word_tokens
 from pipeline.records import ActionPoint
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,9 @@ _SUBORDINATE_MODAL = re.compile(r"\b(som|där|vilket|vilka|när|eftersom|om|att|
 _NEXT_MEETING = re.compile(r"\bnästa\s+(möte|mötet|sammanträde|sammanträdet|träff|träffen|styrelsemöte|gruppmöte)\b", re.IGNORECASE)
 _ANAPHORIC_START = re.compile(r"^(frågan|ärendet|punkten|den|det|detta|denna|dessa|han|hon|de|uppdraget)\b", re.IGNORECASE)
 _PRONOUN = re.compile(r"^(Hon|Han)\b")
+_TASK_COLUMNS = {"vad", "åtgärd", "åtgärder", "uppgift", "uppgifter", "aktivitet", "att göra", "uppdrag"}
+_WHO_COLUMNS = {"ansvarig", "ansvariga", "vem", "ansvar", "vem gör"}
+_WHEN_COLUMNS = {"klart senast", "klart", "när", "datum", "senast", "deadline", "klart till", "tidplan"}
 _NON_VERBS = {"är", "har", "var", "hade", "blir", "kan", "ska", "vill", "får", "och", "eller", "som", "för", "per", "år"}
 
 
@@ -53,6 +56,7 @@ class Candidate:
     due: str | None = None
     due_match: DateMatch | None = None
     responsible: tuple[int, int] | None = None
+    due_from: tuple[int, int] | None = None  # where the due date is written, when not in the text itself
 
 
 class ActionFinder:
@@ -61,6 +65,12 @@ class ActionFinder:
         self.report = re.compile(
             r"\b(" + "|".join(map(re.escape, sorted(lex.reporting_verbs, key=len, reverse=True))) + r")\s+(?:om\s+)?att\b",
             re.IGNORECASE,
+        )
+        # after the subject: its surname if the subject was found by first name, then "informerade (om) att"
+        self.report_after_subject = re.compile(
+            rf"(?:\s+[{UPPER}][\w'’-]*){{0,2}}\s+(?:också\s+|även\s+)?("
+            + "|".join(map(re.escape, sorted(lex.reporting_verbs, key=len, reverse=True)))
+            + r")\s+(?:också\s+|även\s+)?(?:om\s+)?att\b"
         )
 
     # -- which sentences ------------------------------------------------------------------------------------
@@ -103,25 +113,43 @@ class ActionFinder:
             found.add("person")
         if _NOT_COMMIT.search(low) and found <= {"modal"}:
             found.clear()
+        if found and not found & {"deadline", "assign"} and self._reported(doc, sent):
+            # news someone brought ("Lina informerade om att … öppnar i december"), without a deadline or
+            # an assignment: context for the next sentence's assignee, not an action point itself
+            return {"reported"}
         return found
 
-    def _person_subject_verb(self, doc: Doc, sent: Sentence) -> bool:
+    @staticmethod
+    def _people_subject_end(doc: Doc, sent: Sentence) -> int | None:
+        """End of the people the sentence starts with ("Per", "Hasse och Rickard"), or None."""
         spans = [(s, e) for s, e, _ in doc._.person_spans or [] if sent.start <= s < sent.end]
         if not spans or spans[0][0] != sent.start:
-            return False
+            return None
         pos = spans[0][1]
-        text = doc.text
         for s, e in spans[1:]:
-            gap = text[pos:s]
-            if re.fullmatch(r"\s*(,|och)\s*", gap):
+            if re.fullmatch(r"\s*(,|och)\s*", doc.text[pos:s]):
                 pos = e
             else:
                 break
-        m = re.match(r"\s+([a-zåäö]+)\b", text[pos: sent.end])
+        return pos
+
+    def _person_subject_verb(self, doc: Doc, sent: Sentence) -> bool:
+        pos = self._people_subject_end(doc, sent)
+        m = re.match(r"\s+([a-zåäö]+)\b", doc.text[pos: sent.end]) if pos is not None else None
         if not m:
             return False
         verb = m.group(1)
         return verb not in _NON_VERBS and verb not in self.lex.reporting_verbs and verb.endswith("r") and not verb.endswith("ar" + "e")
+
+    def _reported(self, doc: Doc, sent: Sentence) -> bool:
+        """Whether the sentence reports what someone said ("Lina informerade om att …", "Han berättade att …")."""
+        pos = self._people_subject_end(doc, sent)
+        if pos is None:
+            pronoun = re.match(r"\s*(han|hon|de)\b", doc.text[sent.start: sent.end], re.IGNORECASE)
+            if not pronoun:
+                return False
+            pos = sent.start + pronoun.end()
+        return bool(self.report_after_subject.match(doc.text[pos: sent.end]))
 
     # -- assignees --------------------------------------------------------------------------------------------
     def assignees(self, doc: Doc, cand: Candidate, people) -> list[str]:
@@ -237,6 +265,57 @@ class ActionFinder:
         return None, None
 
 
+@dataclass
+class TableRow:
+    """One row of a task table: the task cell, and the "who" and "when" cells when the table has them."""
+
+    task: tuple[int, int]
+    who: tuple[int, int] | None
+    when: tuple[int, int] | None
+    paragraph: int
+
+
+def _cells(line) -> list[tuple[int, int, str]]:
+    """The " | "-separated cells of a line (as the clean stage renders table rows), with offsets."""
+    out, pos = [], line.start
+    for raw in line.text.split("|"):
+        lead = len(raw) - len(raw.lstrip())
+        cell = raw.strip()
+        out.append((pos + lead, pos + lead + len(cell), cell))
+        pos += len(raw) + 1
+    return out
+
+
+def _column(names: list[str], heads: set[str]) -> int | None:
+    return next((i for i, name in enumerate(names) if name in heads), None)
+
+
+def action_table_rows(all_lines) -> list[TableRow]:
+    """Rows of task tables: a header with a task column ("Vad", "Åtgärd") and a "who" ("Ansvarig")
+    or "when" ("Klart senast") column, then rows with as many cells, in the same paragraph."""
+    rows: list[TableRow] = []
+    for i, line in enumerate(all_lines):
+        header = _cells(line)
+        names = [c[2].lower().rstrip(":") for c in header]
+        task, who, when = (_column(names, heads) for heads in (_TASK_COLUMNS, _WHO_COLUMNS, _WHEN_COLUMNS))
+        if len(header) < 2 or task is None or (who is None and when is None):
+            continue
+        for row in all_lines[i + 1:]:
+            cells = _cells(row)
+            if row.paragraph != line.paragraph or len(cells) != len(header):
+                break
+            span = lambda k: (cells[k][0], cells[k][1]) if k is not None and cells[k][2] else None  # noqa: E731
+            if span(task):
+                rows.append(TableRow(span(task), span(who), span(when), row.paragraph))
+    return rows
+
+
+def _table_candidate(text: str, row: TableRow) -> Candidate:
+    cand = Candidate(*row.task, text[row.task[0]: row.task[1]], row.paragraph, {"table"})
+    cand.responsible, cand.due_from = row.who, row.when
+    return cand
+
+
 def _heading_date(doc: Doc, cand: Candidate, all_lines) -> tuple[str | None, DateMatch | None]:
     """A date in the heading line just above the paragraph ("Planering av nästa möte (13 februari)")."""
     prev = [ln for ln in all_lines if ln.end <= cand.start]
@@ -271,6 +350,8 @@ class ActionsComponent:
             line_end = text.find("\n", entry.end)
             skip.append((line_start, len(text) if line_end < 0 else line_end))
         all_lines = lines(text)
+        table_cands = [_table_candidate(text, row) for row in action_table_rows(all_lines)]
+        skip += [(c.start, c.due_from[1] if c.due_from else c.end) for c in table_cands]
         bullets = {ln.start for ln in all_lines if _BULLET.match(text[ln.start: ln.end])}
         quotes = [(ln.start, ln.end) for ln in all_lines if _QUOTE.match(ln.text)]
         people = doc._.people_internal or []
@@ -310,7 +391,7 @@ class ActionsComponent:
                     cut = stext.index(parts[1])
                     s, t = offset + cut, parts[1]
             cands.append(Candidate(s, e, t.strip(), sent.paragraph, tags))
-        cands = self._merge(cands, doc)
+        cands = sorted(self._merge(cands, doc) + table_cands, key=lambda c: c.start)
         out: list[ActionPoint] = []
         last: Candidate | None = None
         for c in cands:
@@ -325,10 +406,16 @@ class ActionsComponent:
                 if prev and len(prev.assignees) == 1 and not re.match(r"^\s*(vi|man)\b", c.text, re.IGNORECASE) and \
                         re.search(r"\b(ska|skall)\s+(\w+\s+)?\w+as\b|\b\w+(as)\b\s+(senast|till|före)", c.text):
                     c.assignees = list(prev.assignees)
-            c.due, c.due_match = self.finder.due(doc, c)
+            if c.due_from:
+                ds, de = c.due_from
+                c.due, c.due_match = self.finder.due(doc, Candidate(ds, de, text[ds:de], c.paragraph))
+            else:
+                c.due, c.due_match = self.finder.due(doc, c)
             if c.due is None and "decide" in c.tags:
                 c.due, c.due_match = _heading_date(doc, c, all_lines)
             last = c
+            if "reported" in c.tags:
+                continue
             dm = c.due_match
             out.append(ActionPoint(c.text, c.assignees, c.due, dm.start if dm else None, dm.end if dm else None))
         doc._.action_points = out
