@@ -56,6 +56,20 @@ def test_boilerplate_lines_are_flagged_and_skipped(nlp):
     assert [p.name for p in ex.people] == ["Eva Ek"]
 
 
+def test_site_furniture_lines_are_boilerplate(nlp):
+    furniture = ["Startsida / Om oss / Nyheter", "Umeå kommun > Stöd och omsorg > Brukarråd",
+                 "Verksamhetsplan 2024 (pdf, 310 kB)", "Var den här sidan till hjälp? Ja | Nej",
+                 "© Föreningen Gemenskap 2024", "Prenumerera på våra nyheter",
+                 "Föreningen Gemenskap | Org.nr 802000-0000 | Kakor"]
+    text = "Nyhet om träffen\n\n" + "\n\n".join(furniture[:3]) + "\n\nEva Ek, handläggare på Boverket, talade.\n\n" + \
+        "\n\n".join(furniture[3:])
+    ex = nlp_stage.extract_text(nlp, text)
+    assert ex.boilerplate == furniture
+    assert [p.name for p in ex.people] == ["Eva Ek"]
+    # a table row or a sentence with a slash is not furniture
+    assert nlp_stage.extract_text(nlp, "Vad | Ansvarig | Klart\n\nSvar på remissen och/eller en skrivelse.").boilerplate == []
+
+
 def test_to_json_is_the_gold_format(nlp):
     data = nlp_stage.extract_text(nlp, MINUTES).to_json()
     assert set(data) == {"document_date", "meeting", "people", "organisations", "dates", "action_points", "boilerplate"}
