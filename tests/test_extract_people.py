@@ -105,3 +105,15 @@ def test_wide_table_of_people(nlp):
             "Lena Sjöström | Socialförvaltningen | enhetschef | lena@example.se")
     p = people(nlp, text)
     assert (p["Lena Sjöström"].role, p["Lena Sjöström"].organisation) == ("enhetschef", "Socialförvaltningen")
+
+
+def test_own_board_members_belong_to_the_organisation(nlp):
+    own = ("Styrelsemöte 3 mars 2024\n\nHem | Om oss | Kontakt\n\nRSMH Kalmar\n\n"
+           "Närvarande: Karin Holm (ordförande), Omid Karimi (kassör)")
+    p = people(nlp, own)
+    assert {p[n].organisation for n in ("Karin Holm", "Omid Karimi")} == {"RSMH Kalmar"}
+    # a board of representatives: a member listed without an organisation stays without one
+    representatives = ("Styrelsen för Samordningsförbundet Kalmar\n\nNärvarande\nKarin Holm, Kalmar kommun, ordförande\n"
+                       "Omid Karimi, ledamot")
+    p = people(nlp, representatives)
+    assert p["Karin Holm"].organisation == "Kalmar kommun" and p["Omid Karimi"].organisation is None

@@ -21,7 +21,7 @@ from spacy.tokens import Doc
 from pipeline.extractors.lexicon import Lexicon, load_lexicon
 from pipeline.extractors.minutes import Entry
 from pipeline.extractors.orgs import OrgFinder, org_at
-from pipeline.extractors.text import UPPER, Sentence, sentences
+from pipeline.extractors.text import UPPER, Sentence, lines, sentences
 from pipeline.records import PersonMention
 
 logger = logging.getLogger(__name__)
@@ -539,6 +539,11 @@ class PeopleComponent:
                 fb = self.finder.fallback_org(doc, sent, mention, para_start.get(sent.paragraph, sent.start), bool(role or p.role),
                                               role or p.role)
                 p.set_org(fb, 8)
+        attendees = [p for p in people if p.attendee]
+        if meeting_org and attendees and all(p.organisation in (None, meeting_org) for p in attendees):
+            # no attendee is listed with another organisation: the body's own board or group
+            for p in attendees:
+                p.set_org(meeting_org, 6)
         doc._.people_internal = people
         doc._.people = [p.to_record() for p in people]
         return doc
@@ -573,11 +578,11 @@ class PeopleComponent:
 
 
 def _meeting_org(doc: Doc) -> str | None:
-    """The organisation named in the title lines (the body whose minutes these are), unless it is a
-    council or group (then its members are not its staff)."""
-    head_end = 0
-    for line in doc.text.split("\n")[:3]:
-        head_end += len(line) + 1
+    """The organisation named in the first three lines that are not page furniture (the body whose
+    minutes these are), unless it is a council or group (then its members are not its staff)."""
+    skip = doc._.boilerplate_spans or []
+    head = [ln for ln in lines(doc.text) if not any(a <= ln.start < b for a, b in skip)][:3]
+    head_end = head[-1].end if head else 0
     entry_lines = {(doc.text.rfind("\n", 0, e.start) + 1) for e in doc._.attendees or []}
     best = None
     for s, e, idx in doc._.org_spans or []:
