@@ -117,3 +117,31 @@ def test_own_board_members_belong_to_the_organisation(nlp):
                        "Omid Karimi, ledamot")
     p = people(nlp, representatives)
     assert p["Karin Holm"].organisation == "Kalmar kommun" and p["Omid Karimi"].organisation is None
+
+
+@pytest.fixture(scope="module")
+def trained():
+    model = nlp_stage.DEFAULT_MODEL
+    if not (model / "config.cfg").exists():
+        pytest.skip("no trained pipeline")
+    return nlp_stage.load(model)
+
+
+@pytest.mark.parametrize("party", ["S", "M", "KD"])
+def test_party_tag_in_running_text(trained, party):
+    text = (f"Dialogmöte om assistans\n\nPer Åhlund ({party}), ordförande i socialnämnden i Umeå kommun, "
+            "medgav att handläggningstiderna är för långa.")
+    result = nlp_stage.extract_text(trained, text)
+    (p,) = result.people
+    assert (p.role, p.organisation) == ("ordförande", "Socialnämnden")
+    assert party not in {o.name for o in result.organisations}
+
+
+def test_role_fields_with_a_unit_and_titles_ending_in_ansvarig(nlp):
+    text = ("Minnesanteckningar 3 maj 2024\n\nNärvarande\nTobias Lind, enhetschef för arbetsmarknadsenheten, Växjö kommun\n"
+            "Marcus Petrén, samverkansansvarig, Försäkringskassan\n\nKarin Ek deltar som adjungerad.")
+    result = nlp_stage.extract_text(nlp, text)
+    p = {x.name: x for x in result.people}
+    assert p["Tobias Lind"].organisation == "Växjö kommun"
+    assert (p["Marcus Petrén"].role, p["Marcus Petrén"].organisation) == ("samverkansansvarig", "Försäkringskassan")
+    assert not {"Enhetschef för arbetsmarknadsenheten", "Samverkansansvarig", "Adjungerad"} & {o.name for o in result.organisations}

@@ -302,6 +302,8 @@ class OrgFinder:
         words = [w for w in words if w not in self.lex.role_modifiers]
         if not words:
             return False
+        if self.lex.role_singular(words[0]) and len(words) > 2 and words[1] in ("för", "på", "vid", "inom"):
+            return True  # "enhetschef för arbetsmarknadsenheten": the unit is part of the role
         if self._suffix_ok(text.split()[-1]):
             return False
         return bool(self.lex.role_singular(words[0]) or self.lex.role_singular(words[-1]))
@@ -692,6 +694,8 @@ class OrganisationsComponent:
                 # a lone common noun ("Bakgrunden", "Revision") tagged ORG is not a name
                 if len(e) == 1 and e[0].pos_ == "NOUN":
                     continue
+                if e.text in self.lex.parties and text[e.start_char - 1: e.start_char] == "(" and text[e.end_char: e.end_char + 1] == ")":
+                    continue  # "Erik Ek (M)": a politician's party tag
                 ner.append((e.start_char, e.end_char, e.label_))
         ms, links = self.finder.find(text, skip, ner, entries)
         clusters, spans = cluster(ms, links, self.lex)

@@ -303,8 +303,11 @@ class PeopleFinder:
         """Role/organisation written after the name: (…), ", som är …", ", roll på Org"."""
         text = doc.text
         role = org = None
-        # (role, org) in parentheses
+        # (role, org) in parentheses; a party tag ("Erik Ek (M), ordförande") is read past, as blanks
         pm = re.match(r"^\s*\(([^)]*)\)", after)
+        if pm and pm.group(1).strip() in self.lex.parties:
+            after = " " * pm.end() + after[pm.end():]
+            pm = None
         if pm:
             base = mention.end + pm.start(1)
             for part in re.finditer(r"[^,]+", pm.group(1)):
