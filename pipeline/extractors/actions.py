@@ -269,6 +269,7 @@ class ActionFinder:
 class TableRow:
     """One row of a task table: the task cell, and the "who" and "when" cells when the table has them."""
 
+    line: tuple[int, int]
     task: tuple[int, int]
     who: tuple[int, int] | None
     when: tuple[int, int] | None
@@ -304,9 +305,12 @@ def action_table_rows(all_lines) -> list[TableRow]:
             cells = _cells(row)
             if row.paragraph != line.paragraph or len(cells) != len(header):
                 break
-            span = lambda k: (cells[k][0], cells[k][1]) if k is not None and cells[k][2] else None  # noqa: E731
+
+            def span(k: int | None) -> tuple[int, int] | None:
+                return (cells[k][0], cells[k][1]) if k is not None and cells[k][2] else None
+
             if span(task):
-                rows.append(TableRow(span(task), span(who), span(when), row.paragraph))
+                rows.append(TableRow((row.start, row.end), span(task), span(who), span(when), row.paragraph))
     return rows
 
 
@@ -350,8 +354,9 @@ class ActionsComponent:
             line_end = text.find("\n", entry.end)
             skip.append((line_start, len(text) if line_end < 0 else line_end))
         all_lines = lines(text)
-        table_cands = [_table_candidate(text, row) for row in action_table_rows(all_lines)]
-        skip += [(c.start, c.due_from[1] if c.due_from else c.end) for c in table_cands]
+        table_rows = action_table_rows(all_lines)
+        table_cands = [_table_candidate(text, row) for row in table_rows]
+        skip += [row.line for row in table_rows]
         bullets = {ln.start for ln in all_lines if _BULLET.match(text[ln.start: ln.end])}
         quotes = [(ln.start, ln.end) for ln in all_lines if _QUOTE.match(ln.text)]
         people = doc._.people_internal or []
