@@ -145,3 +145,12 @@ def test_role_fields_with_a_unit_and_titles_ending_in_ansvarig(nlp):
     assert p["Tobias Lind"].organisation == "Växjö kommun"
     assert (p["Marcus Petrén"].role, p["Marcus Petrén"].organisation) == ("samverkansansvarig", "Försäkringskassan")
     assert not {"Enhetschef för arbetsmarknadsenheten", "Samverkansansvarig", "Adjungerad"} & {o.name for o in result.organisations}
+
+
+def test_role_with_an_acronym_prefix(nlp):
+    text = "Nätverksträff 3 maj 2024\n\nNärvarande\nJenny Åkesson, LSS-samordnare, Uddevalla kommun\nOla Berg, IT-chef, Lysekils kommun"
+    result = nlp_stage.extract_text(nlp, text)
+    p = {x.name: x for x in result.people}
+    assert (p["Jenny Åkesson"].role.lower(), p["Jenny Åkesson"].organisation) == ("lss-samordnare", "Uddevalla kommun")
+    assert (p["Ola Berg"].role.lower(), p["Ola Berg"].organisation) == ("it-chef", "Lysekils kommun")
+    assert "LSS-samordnare" not in {o.name for o in result.organisations}

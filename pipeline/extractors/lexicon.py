@@ -13,6 +13,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "lexicons"
 
 
+_SHORT_PREFIX = re.compile(r"[a-zåäö]{2,4}-")
+
+
 def _lines(path: Path) -> list[str]:
     if not path.exists():
         logger.warning("lexicon file missing: %s", path)
@@ -71,8 +74,8 @@ class Lexicon:
         for form in self._role_forms_by_length:
             if low.endswith(form) and len(low) - len(form) >= 3:
                 prefix = low[: len(low) - len(form)]
-                if prefix.endswith("-"):
-                    continue
+                if prefix.endswith("-") and not _SHORT_PREFIX.fullmatch(prefix):
+                    continue  # a hyphenated name part; a short prefix is a role's ("LSS-samordnare", "IT-chef")
                 return prefix + self.role_forms[form]
         return None
 
