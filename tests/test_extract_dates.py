@@ -67,6 +67,16 @@ def test_day_and_month_in_digits(finder, text, start):
     assert one(finder, text).start.isoformat() == start
 
 
+def test_day_and_month_alone_in_a_table_cell(finder):
+    (d,) = finder.find("Boka lokal | Karin Holm | 3/2", ANCHOR)
+    assert d.start == date(2023, 2, 3)
+
+
+def test_an_adjectival_participle_is_not_past_tense(finder):
+    d = one(finder, "Vi undersöker reserverade platser på utbildningen i februari.", date(2024, 10, 17))
+    assert d.start == date(2025, 2, 1)
+
+
 def test_bare_fractions_and_scores_are_not_dates(finder):
     assert finder.find("Ungefär 2/3 av deltagarna svarade, och laget vann med 3/1.", ANCHOR) == []
 

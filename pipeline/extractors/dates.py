@@ -94,7 +94,7 @@ class DateFinder:
             rf"(?:[ ./-](?P<y>{YEAR}))(?![\d/])",
             re.IGNORECASE,
         )
-        # "den 9/12", "fredag 11/4": day/month without a year, only after "den" or a weekday
+        # "den 9/12", "fredag 11/4": day/month without a year, only after "den" or a weekday (or alone in a table cell)
         self.day_month = re.compile(
             rf"(?:(?P<prefix>{_PREFIX})\s+)?(?:(?P<wd>{wd})\.?,?\s+)?(?P<den>(?:den|d\.)\s+)?"
             rf"(?<![\d/.])(?P<d>{day})/(?P<m>1[0-2]|0?[1-9])(?![\d/])(?![ ./-]{YEAR})",
@@ -177,7 +177,7 @@ class DateFinder:
         in a clause about the future ("planeras till vecka 38"); a clause with both keeps the nearest."""
         y = self._nearest_year(anchor, make)
         clause = _sentence_around(text, pos)
-        past, future = _past_tense(clause), bool(_FUTURE.search(clause))
+        past, future = bool(_PAST_VERB.search(clause)), bool(_FUTURE.search(clause))
         if past and not future and make(y) > anchor:
             return y - 1
         if future and not past and make(y) < anchor:
@@ -323,8 +323,9 @@ class DateFinder:
     def _day_month(self, text, anchor):
         """Year-less "den 9/12" and "fredag 11/4" (see ``_year_of_day``)."""
         for m in self.day_month.finditer(text):
-            if not (m["wd"] or m["den"]):
-                continue  # a bare "3/4" is as likely a fraction or a score
+            cell = text[: m.start()].rstrip(" \t").endswith("|") and re.match(r"[ \t]*(\||\n|$)", text[m.end():])
+            if not (m["wd"] or m["den"] or cell):
+                continue  # a bare "3/4" is as likely a fraction or a score; alone in a table cell it is a date
             d, mon = int(m["d"]), int(m["m"])
             try:
                 y = self._year_of_day(d, mon, m["wd"], anchor)
@@ -498,6 +499,12 @@ class DateFinder:
             yield self._mk(m, date(y, 1, 1), date(y, 12, 31), "year", True)
 
 
+# a past-tense verb, told from a participle used as an adjective ("reserverade platser") by the word after it
+_PAST_VERB = re.compile(
+    r"\b(\w{3,}(ade|ades|dde|tte|des)|var|hade|blev|fick|gick|kom|gjorde|har\s+\w+t)\s+"
+    r"(i|att|om|på|under|den|det|sig|ut|in|upp|fram|till|med|för|vid|efter|redan|också|inte|en|ett)\b",
+    re.IGNORECASE,
+)
 _FUTURE = re.compile(r"\b(ska|skall|kommer att|planeras|planerar|preliminärt)\b", re.IGNORECASE)
 _PAST = re.compile(r"\b(\w{3,}(ade|ades|ats|dde|tte|des)|var|hade|blev|fick|gick|kom|gjorde|startade|har\s+\w+t)\b", re.IGNORECASE)
 
