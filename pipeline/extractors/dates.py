@@ -499,14 +499,14 @@ class DateFinder:
             yield self._mk(m, date(y, 1, 1), date(y, 12, 31), "year", True)
 
 
-# a past-tense verb, told from a participle used as an adjective ("reserverade platser") by the word after it
+_FUTURE = re.compile(r"\b(ska|skall|kommer att|planeras|planerar|preliminärt)\b", re.IGNORECASE)
+_PAST_WORDS = r"\w{3,}(ade|ades|ats|dde|tte|des)|var|hade|blev|fick|gick|kom|gjorde|har\s+\w+t"
+_PAST = re.compile(rf"\b({_PAST_WORDS})\b", re.IGNORECASE)
+# the same, told from a participle used as an adjective ("reserverade platser") by the word after it
 _PAST_VERB = re.compile(
-    r"\b(\w{3,}(ade|ades|dde|tte|des)|var|hade|blev|fick|gick|kom|gjorde|har\s+\w+t)\s+"
-    r"(i|att|om|på|under|den|det|sig|ut|in|upp|fram|till|med|för|vid|efter|redan|också|inte|en|ett)\b",
+    rf"\b({_PAST_WORDS})\s+(i|att|om|på|under|den|det|sig|ut|in|upp|fram|till|med|för|vid|efter|redan|också|inte|en|ett)\b",
     re.IGNORECASE,
 )
-_FUTURE = re.compile(r"\b(ska|skall|kommer att|planeras|planerar|preliminärt)\b", re.IGNORECASE)
-_PAST = re.compile(r"\b(\w{3,}(ade|ades|ats|dde|tte|des)|var|hade|blev|fick|gick|kom|gjorde|startade|har\s+\w+t)\b", re.IGNORECASE)
 
 
 def _sentence_around(text: str, pos: int) -> str:
