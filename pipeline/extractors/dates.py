@@ -323,7 +323,7 @@ class DateFinder:
     def _day_month(self, text, anchor):
         """Year-less "den 9/12" and "fredag 11/4" (see ``_year_of_day``)."""
         for m in self.day_month.finditer(text):
-            cell = text[: m.start()].rstrip(" \t").endswith("|") and re.match(r"[ \t]*(\||\n|$)", text[m.end():])
+            cell = _after_bar(text, m.start()) and _CELL_END.match(text, m.end())
             if not (m["wd"] or m["den"] or cell):
                 continue  # a bare "3/4" is as likely a fraction or a score; alone in a table cell it is a date
             d, mon = int(m["d"]), int(m["m"])
@@ -497,6 +497,16 @@ class DateFinder:
                 continue  # "Agenda 2030", "Vision 2025": a name, not a date
             y = int(m["y"])
             yield self._mk(m, date(y, 1, 1), date(y, 12, 31), "year", True)
+
+
+_CELL_END = re.compile(r"[ \t]*(\||\n|\Z)")
+
+
+def _after_bar(text: str, pos: int) -> bool:
+    """Whether a table cell opens right before ``pos`` ("| " and spaces)."""
+    while pos > 0 and text[pos - 1] in " \t":
+        pos -= 1
+    return pos > 0 and text[pos - 1] == "|"
 
 
 _FUTURE = re.compile(r"\b(ska|skall|kommer att|planeras|planerar|preliminärt)\b", re.IGNORECASE)
