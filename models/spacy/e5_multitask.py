@@ -11,6 +11,11 @@ the best epoch is written as spaCy component directories (``transformer``, ``ner
 ``morphologizer``, ``lemmatizer``); ``refit_morphologizer.py`` then refits the morphologizer's layer
 and ``assemble.py`` puts the components into the pipeline.
 
+``--org-swap N`` adds, each epoch, N copies of every ner-train sentence that names an organisation,
+with each ORG span replaced by an organisation drawn at random from the ORG mentions of ner-train
+and the national organisations of ``pipeline/lexicons/known_orgs.txt`` (mention replacement): the
+corpus has only 441 distinct ORG names, and the context, not the name, should tell an organisation.
+
 ``--ner-head`` starts the NER head (and, with ``--init`` pointing at its pruned copy, the encoder)
 from the token classifier of ``ner_hf.py``, so the multi-task stage continues that training.
 
@@ -42,6 +47,7 @@ from evaluate import ner_scores, write_report  # noqa: E402
 from ner_hf import apply_gradients, blank_with_tokenizer  # noqa: E402
 
 from pipeline import encoder  # noqa: E402
+from pipeline.extractors.lexicon import load_lexicon  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +84,39 @@ def read_docs(path: Path, vocab) -> list[Doc]:
     return list(DocBin().from_disk(path).get_docs(vocab))
 
 
+def bio_tag(token) -> str:
+    """A token's BIO tag."""
+    return f"{token.ent_iob_}-{token.ent_type_}" if token.ent_iob_ in ("B", "I") else "O"
+
+
 def bio(sent) -> list[str]:
     """BIO tags of a sentence's tokens."""
-    return [f"{t.ent_iob_}-{t.ent_type_}" if t.ent_iob_ in ("B", "I") else "O" for t in sent]
+    return [bio_tag(t) for t in sent]
+
+
+def org_swapped(nlp, sents, pool: list[str], copies: int, rng: random.Random) -> list[Doc]:
+    """``copies`` versions of each sentence that has an ORG entity, every ORG span replaced by a name
+    from ``pool`` (tokenised like the corpus); the other tokens keep their text, spacing and tags."""
+    out = []
+    for sent in sents:
+        orgs = [e for e in sent.ents if e.label_ == "ORG"]
+        for _ in range(copies if orgs else 0):
+            words, spaces, tags, pos = [], [], [], sent.start
+            for ent in [*orgs, None]:
+                kept = sent.doc[pos : ent.start if ent else sent.end]
+                words += [t.text for t in kept]
+                spaces += [bool(t.whitespace_) for t in kept]
+                tags += [bio_tag(t) for t in kept]
+                if ent:
+                    name = nlp.make_doc(rng.choice(pool))
+                    words += [t.text for t in name]
+                    spaces += [bool(t.whitespace_) for t in name[:-1]] + [bool(ent[-1].whitespace_)]
+                    tags += ["B-ORG"] + ["I-ORG"] * (len(name) - 1)
+                    pos = ent.end
+            if tags[0].startswith("I-"):  # an entity carried over from the previous sentence
+                tags[0] = "B-" + tags[0][2:]
+            out.append(Doc(nlp.vocab, words=words, spaces=spaces, ents=tags))
+    return out
 
 
 def make_items(tokenizer, sents, labellers: dict, limit: int) -> list[dict]:
@@ -200,6 +236,14 @@ def train(args: argparse.Namespace) -> dict:
 
     items = make_items(tokenizer, ner_sents, {"ner": ner_labels}, args.max_len)
     items += make_items(tokenizer, ud_sents, {"morph": morph_labels, "lemma": lemma_labels}, args.max_len)
+    swapped: list[list[dict]] = [[] for _ in range(args.epochs)]  # extra NER items of each epoch
+    if args.org_swap:
+        pool = sorted({e.text for s in ner_sents for e in s.ents if e.label_ == "ORG"}
+                      | {name for canonical, aliases in load_lexicon().known_orgs for name in [canonical, *aliases]})
+        swap_rng = random.Random(args.seed)
+        swapped = [make_items(tokenizer, org_swapped(nlp, ner_sents, pool, args.org_swap, swap_rng),
+                              {"ner": ner_labels}, args.max_len) for _ in range(args.epochs)]
+        logger.info("org swap: %d names, %d extra items per epoch", len(pool), len(swapped[0]))
     logger.info("items: %d (NER %d sentences, UD %d); classes: morph %d, lemma trees %d",
                 len(items), len(ner_sents), len(ud_sents), len(morph_classes), len(lemma_classes))
 
@@ -220,8 +264,7 @@ def train(args: argparse.Namespace) -> dict:
         [{"params": enc_params, "lr": args.lr}, {"params": head_params, "lr": args.head_lr}],
         weight_decay=0.01,
     )
-    steps_per_epoch = -(-len(items) // args.batch_size)
-    total = steps_per_epoch * args.epochs
+    total = sum(-(-(len(items) + len(extra)) // args.batch_size) for extra in swapped)
     sched = get_linear_schedule_with_warmup(opt, int(0.06 * total), total)
     gold_dev = read_docs(args.corpus / "ner-dev.spacy", nlp.vocab)[: args.limit or None]
 
@@ -233,7 +276,7 @@ def train(args: argparse.Namespace) -> dict:
     for epoch in range(args.epochs):
         model.train()
         loss_sum = 0.0
-        for batch in batches(items, args.batch_size, rng):
+        for batch in batches(items + swapped[epoch], args.batch_size, rng):
             ids, mask, words, labels = collate(batch, pad_id)
             loss = model(ids, mask, words, labels)
             apply_gradients(loss, enc_params + head_params, opt, sched)
@@ -285,6 +328,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ema", type=float, default=0.0,
                         help="decay of a moving average of the weights that is scored and kept (0: off)")
+    parser.add_argument("--org-swap", type=int, default=0,
+                        help="copies per epoch of each ner-train sentence with an ORG, the ORG names swapped (0: off)")
     parser.add_argument("--train-embeddings", action="store_true",
                         help="also train the (pruned) word-embedding matrix (frozen by default)")
     parser.add_argument("--limit", type=int, default=0, help="first N sentences of each corpus (smoke runs)")
