@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from pipeline.extractors.dates import DateMatch, due_string
+from pipeline.extractors.dates import DateMatch, due_string, told_in_past
 from pipeline.extractors.lexicon import Lexicon, load_lexicon
 from pipeline.extractors.text import UPPER, Sentence, lines, sentences, word_tokens
 from pipeline.records import ActionPoint
@@ -57,6 +57,7 @@ class Candidate:
     due_match: DateMatch | None = None
     responsible: tuple[int, int] | None = None
     due_from: tuple[int, int] | None = None  # where the due date is written, when not in the text itself
+    lead: Candidate | None = None  # "Arbetsgruppen ska:" above a bulleted task: who, and by when
 
 
 class ActionFinder:
@@ -105,7 +106,8 @@ class ActionFinder:
         dates = [d for d in doc._.date_mentions or [] if sent.start <= d.start_char < sent.end]
         covered = sum(d.end_char - d.start_char for d in dates)
         if anchor and dates and covered < 0.6 * len(text):
-            if any(d.start and d.start > anchor and d.granularity != "relative" for d in dates) and len(word_tokens(text)) >= 5:
+            if any(d.start and d.start > anchor and d.granularity != "relative" for d in dates) and len(word_tokens(text)) >= 5 \
+                    and not told_in_past(text):
                 found.add("future")
         # "Per tar fram …", "Hasse och Rickard sammanställer …": a person doing something now
         pm = self._person_subject_verb(doc, sent)
@@ -361,7 +363,10 @@ class ActionsComponent:
         quotes = [(ln.start, ln.end) for ln in all_lines if _QUOTE.match(ln.text)]
         people = doc._.people_internal or []
         cands: list[Candidate] = []
+        lead, lead_end = None, 0  # the open "X ska:" whose bullets follow, and where its list has got to
         for sent in sentences(text, skip):
+            if lead is not None and (sent.start not in bullets or text[lead_end: sent.start].count("\n") > 1):
+                lead = None
             if any(s <= sent.start < e for s, e in quotes):
                 continue
             stext = _BULLET.sub("", sent.text)
@@ -379,6 +384,8 @@ class ActionsComponent:
                                   and not _ACTION_LABEL.match(stext)):
                 continue  # the title or a heading
             tags = self.finder.tags(doc, sent, stext, is_bullet)
+            if lead is not None and len(word_tokens(stext)) >= 2:
+                tags.add("listed")
             if tags == {"future"} and re.search(r"\bkl\.?\s*\d", stext) and any(
                     d.start_char - offset <= 12 for d in doc._.date_mentions or [] if offset <= d.start_char < sent.end):
                 tags = set()  # "Onsdag 8 juni kl. 14.00 i …": a meeting time, not a task
@@ -395,7 +402,12 @@ class ActionsComponent:
                 if not first_tags - {"person"}:
                     cut = stext.index(parts[1])
                     s, t = offset + cut, parts[1]
-            cands.append(Candidate(s, e, t.strip(), sent.paragraph, tags))
+            cand = Candidate(s, e, t.strip(), sent.paragraph, tags, lead=lead)
+            cands.append(cand)
+            if stext.rstrip().endswith(":") and tags & {"modal", "assign", "plan"}:
+                cand.tags.add("lead")
+                lead = cand
+            lead_end = sent.end
         cands = sorted(self._merge(cands, doc) + table_cands, key=lambda c: c.start)
         out: list[ActionPoint] = []
         last: Candidate | None = None
@@ -416,10 +428,14 @@ class ActionsComponent:
                 c.due, c.due_match = self.finder.due(doc, Candidate(ds, de, text[ds:de], c.paragraph))
             else:
                 c.due, c.due_match = self.finder.due(doc, c)
+            if c.lead is not None:  # a bulleted task takes what its lead says it lacks
+                c.assignees = c.assignees or c.lead.assignees
+                if c.due is None:
+                    c.due, c.due_match = c.lead.due, c.lead.due_match
             if c.due is None and "decide" in c.tags:
                 c.due, c.due_match = _heading_date(doc, c, all_lines)
             last = c
-            if "reported" in c.tags:
+            if c.tags & {"reported", "lead"}:
                 continue
             dm = c.due_match
             out.append(ActionPoint(c.text, c.assignees, c.due, dm.start if dm else None, dm.end if dm else None))
@@ -439,7 +455,7 @@ class ActionsComponent:
         out: list[Candidate] = []
         text = doc.text
         for c in cands:
-            if out and not out[-1].responsible:
+            if out and not out[-1].responsible and not ({"lead", "listed"} & (out[-1].tags | c.tags)):
                 p = out[-1]
                 adjacent = p.paragraph == c.paragraph and not text[p.end: c.start].strip()
                 n_c, n_p = len(word_tokens(c.text)), len(word_tokens(p.text))

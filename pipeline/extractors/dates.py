@@ -143,7 +143,8 @@ class DateFinder:
         self.relative = re.compile(
             r"(?<![\wåäö])(?P<r>nu i veckan|i veckan|denna vecka|den här veckan|nästa vecka|kommande vecka|förra veckan|"
             r"i dag|idag|i morgon|imorgon|i övermorgon|igår|i går|nästa månad|förra månaden|denna månad|den här månaden|"
-            r"i år|nästa år|förra året|i fjol|innevarande år)(?![\wåäö])",
+            r"i år|nästa år|förra året|i fjol|innevarande år|i (?:mån|tis|ons|tors|fre|lör|sön)dags|"
+            r"på (?:mån|tis|ons|tors|fre|lör|sön)dag)(?![\wåäö])(?!\s*[-–])",
             re.IGNORECASE,
         )
         self.holiday = re.compile(rf"(?<![\wåäö])(?P<h>{_alt(lex.holidays)})(?![\wåäö])(?:\s+(?P<y>{YEAR})(?!\d))?",
@@ -471,6 +472,11 @@ class DateFinder:
                 s, e, g = date(anchor.year, 1, 1), date(anchor.year, 12, 31), "year"
             elif r == "nästa år":
                 s, e, g = date(anchor.year + 1, 1, 1), date(anchor.year + 1, 12, 31), "year"
+            elif r.endswith("dags") or r.startswith("på "):  # "i torsdags": the last one; "på torsdag": the next
+                wd = _WEEKDAY_STEMS.index(r.split()[1].removesuffix("s").removesuffix("dag")) + 1
+                step = (anchor.isoweekday() - wd) % 7 or 7
+                s = e = anchor - timedelta(days=step) if r.endswith("dags") else anchor + timedelta(days=(wd - anchor.isoweekday()) % 7 or 7)
+                g = "day"
             else:  # förra året, i fjol
                 s, e, g = date(anchor.year - 1, 1, 1), date(anchor.year - 1, 12, 31), "year"
             yield DateMatch(m.start(), m.end(), m.group(0), s, e, g)
@@ -509,7 +515,10 @@ def _after_bar(text: str, pos: int) -> bool:
     return pos > 0 and text[pos - 1] == "|"
 
 
-_FUTURE = re.compile(r"\b(ska|skall|kommer att|planeras|planerar|preliminärt)\b", re.IGNORECASE)
+_WEEKDAY_STEMS = ("mån", "tis", "ons", "tors", "fre", "lör", "sön")
+# a plan, or an event announced in the present tense ("Utbildningen hålls i oktober")
+_FUTURE = re.compile(r"\b(ska|skall|kommer att|planeras|planerar|preliminärt|hålls|äger rum|anordnas|arrangeras|"
+                     r"genomförs|startar|börjar|inleds|öppnar)\b", re.IGNORECASE)
 _PAST_WORDS = r"\w{3,}(ade|ades|ats|dde|tte|des)|var|hade|blev|fick|gick|kom|gjorde|har\s+\w+t"
 _PAST = re.compile(rf"\b({_PAST_WORDS})\b", re.IGNORECASE)
 # the same, told from a participle used as an adjective ("reserverade platser") by the word after it
@@ -528,6 +537,14 @@ def _sentence_around(text: str, pos: int) -> str:
     if att >= 0:
         start = att
     return text[start: min(ends) if ends else len(text)]
+
+
+def told_in_past(clause: str) -> bool:
+    """Whether a sentence is told in the past tense ("Vi träffades i torsdags och pratade om hösten"),
+    with no word of a plan in it; of reported speech only what was said counts ("informerade om att
+    Arbetsförmedlingen organiserar om …" is not past)."""
+    clause = clause[clause.rfind(" att ") + 1:]
+    return bool(_PAST_VERB.search(clause)) and not _FUTURE.search(clause)
 
 
 def _past_tense(sentence: str) -> bool:

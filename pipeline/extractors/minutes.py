@@ -34,8 +34,9 @@ def _heading_key(text: str) -> str:
     return re.sub(r"[:\s]+$", "", text.strip()).lower()
 
 
-def _split_top(text: str) -> list[tuple[str, int]]:
-    """Split at commas, tabs, table-cell bars and spaced dashes that are not inside parentheses; keep offsets."""
+def _split_top(text: str, seps: str = ",\t|", dashes: bool = True) -> list[tuple[str, int]]:
+    """Split at ``seps`` (commas, tabs, table-cell bars) and spaced dashes that are not inside
+    parentheses; keep offsets."""
     parts, depth, start, i = [], 0, 0, 0
     while i < len(text):
         ch = text[i]
@@ -43,10 +44,10 @@ def _split_top(text: str) -> list[tuple[str, int]]:
             depth += 1
         elif ch == ")":
             depth = max(0, depth - 1)
-        elif depth == 0 and ch in ",\t|":
+        elif depth == 0 and ch in seps:
             parts.append((text[start:i], start))
             start = i + 1
-        elif depth == 0 and ch == " " and re.match(r" [–—-] ", text[i : i + 3]):
+        elif depth == 0 and dashes and ch == " " and re.match(r" [–—-] ", text[i : i + 3]):
             parts.append((text[start:i], start))
             start = i + 3
             i += 3
@@ -169,17 +170,21 @@ def parse_attendees(text: str, lex: Lexicon) -> list[Entry]:
 
 
 def _split_items(text: str, offset: int, lex: Lexicon) -> list[tuple[str, int]]:
-    """Inline list "A (x, y), B och C från Z samt roll D" → items, each starting with a person's name."""
+    """Inline list "A (x, y), B och C från Z samt roll D" → items, each starting with a person's name.
+    Semicolons, where the list has them, end an item ("A, roll, org; B, roll, org")."""
     items: list[tuple[int, int]] = []  # (start, end) relative to text
-    for part, off in _split_top(text):
-        pos = 0
-        for sub in re.split(r"\s+(?:och|samt)\s+(?=[" + UPPER + "a-zåäö])", part):
-            soff = off + part.find(sub, pos)
-            pos = soff - off + len(sub)
-            if _person_like(sub, lex) or _role_then_name(sub, lex) or not items:
-                items.append((soff, soff + len(sub)))
-            else:  # a field of the previous item ("Jan Olsson, Gävle kommun")
-                items[-1] = (items[-1][0], soff + len(sub))
+    for group, goff in _split_top(text, ";", dashes=False):
+        group_start = True
+        for part, off in _split_top(group):
+            pos = 0
+            for sub in re.split(r"\s+(?:och|samt)\s+(?=[" + UPPER + "a-zåäö])", part):
+                soff = goff + off + part.find(sub, pos)
+                pos = soff - goff - off + len(sub)
+                if group_start or _person_like(sub, lex) or _role_then_name(sub, lex):
+                    items.append((soff, soff + len(sub)))
+                else:  # a field of the previous item ("Jan Olsson, Gävle kommun")
+                    items[-1] = (items[-1][0], soff + len(sub))
+                group_start = False
     return [(text[s:e], offset + s) for s, e in items]
 
 

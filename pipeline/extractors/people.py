@@ -90,6 +90,9 @@ class PeopleFinder:
             {m for m in lex.months} | {w for w in lex.weekdays} | _STOP_SURNAME
             | {"Region", "Kommun", "Stad"}
         )
+        # "vår kassör", "föreningens ordförande": a role in the page's own organisation
+        owners = "|".join(["vår", "vårt", "våra", *(re.escape(a) + "s" for a in lex.org_anaphors)])
+        self.own_role = re.compile(rf"(?<![\w\-])(?:{owners})\s+(?:[\wåäö\-]+\s+){{1,2}}$", re.IGNORECASE)
 
     # -- candidates ---------------------------------------------------------------------------------------
     def _is_first(self, token: str) -> bool:
@@ -397,8 +400,11 @@ class PeopleFinder:
 
     def fallback_org(self, doc: Doc, sent: Sentence, mention: Mention, paragraph_start: int, has_role: bool,
                      role: str | None = None) -> str | None:
-        """Nearest organisation around a person with no organisation of their own."""
+        """Nearest organisation around a person with no organisation of their own; for "vår kassör X",
+        "föreningens ordförande X" the organisation the page is about (named at its head), if any."""
         text = doc.text
+        if self.own_role.search(text[sent.start: mention.start]):
+            return _meeting_org(doc)
         spans = doc._.org_spans or []
         # before the person in the same sentence
         before = [(s, e, i) for s, e, i in spans if sent.start <= s and e <= mention.start]
