@@ -175,10 +175,11 @@ class DateFinder:
     def _tensed_year(self, text: str, pos: int, anchor: date, make) -> int:
         """``_nearest_year``, moved to the year before when that lands after the page date in a clause in
         the past tense ("beslutade i mars"), or to the year after when it lands before the page date
-        in a clause about the future ("planeras till vecka 38"); a clause with both keeps the nearest."""
+        in a sentence about the future ("planeras till vecka 38", "ansvarar för att … i oktober"); with
+        both, the nearest."""
         y = self._nearest_year(anchor, make)
-        clause = _sentence_around(text, pos)
-        past, future = bool(_PAST_VERB.search(clause)), bool(_FUTURE.search(clause))
+        past = bool(_PAST_VERB.search(_sentence_around(text, pos)))
+        future = bool(_FUTURE.search(_sentence_around(text, pos, whole=True)))
         if past and not future and make(y) > anchor:
             return y - 1
         if future and not past and make(y) < anchor:
@@ -322,10 +323,12 @@ class DateFinder:
                 yield self._mk(m, d, d, "day", True)
 
     def _day_month(self, text, anchor):
-        """Year-less "den 9/12" and "fredag 11/4" (see ``_year_of_day``)."""
+        """Year-less "den 9/12", "fredag 11/4", "senast 5/3", "möte 14/5 kl. 13" (see ``_year_of_day``)."""
         for m in self.day_month.finditer(text):
             cell = _after_bar(text, m.start()) and _CELL_END.match(text, m.end())
-            if not (m["wd"] or m["den"] or cell):
+            told = (m["prefix"] or "").lower() in _DAY_PREFIXES or _CLOCK.match(text, m.end()) \
+                or _MEETING_BEFORE.search(text, max(0, m.start() - 12), m.start())
+            if not (m["wd"] or m["den"] or cell or told):
                 continue  # a bare "3/4" is as likely a fraction or a score; alone in a table cell it is a date
             d, mon = int(m["d"]), int(m["m"])
             try:
@@ -506,6 +509,10 @@ class DateFinder:
 
 
 _CELL_END = re.compile(r"[ \t]*(\||\n|\Z)")
+# what makes a bare "5/3" a day: a deadline word before it, a clock time after it, a meeting before it
+_DAY_PREFIXES = {"senast", "till och med", "t.o.m.", "från och med", "fr.o.m.", "före", "innan", "inför"}
+_CLOCK = re.compile(r",?\s*(?:kl\.?|klockan)\s*\d")
+_MEETING_BEFORE = re.compile(r"\b(?:möte|mötet|träff|träffen|sammanträde)\s+$", re.IGNORECASE)
 
 
 def _after_bar(text: str, pos: int) -> bool:
@@ -518,8 +525,9 @@ def _after_bar(text: str, pos: int) -> bool:
 _WEEKDAY_STEMS = ("mån", "tis", "ons", "tors", "fre", "lör", "sön")
 # a plan, or an event announced in the present tense ("Utbildningen hålls i oktober")
 _FUTURE = re.compile(r"\b(ska|skall|kommer att|planeras|planerar|preliminärt|hålls|äger rum|anordnas|arrangeras|"
-                     r"genomförs|startar|börjar|inleds|öppnar)\b", re.IGNORECASE)
-_PAST_WORDS = r"\w{3,}(ade|ades|ats|dde|tte|des)|var|hade|blev|fick|gick|kom|gjorde|har\s+\w+t"
+                     r"genomförs|startar|börjar|inleds|öppnar|ansvarar för|i uppdrag)\b", re.IGNORECASE)
+# "-ats" only after "har"/"hade" ("har beslutats"): alone it is as often a noun ("webbplats till")
+_PAST_WORDS = r"\w{3,}(ade|ades|dde|tte|des)|var|hade|blev|fick|gick|kom|gjorde|(?:har|hade)\s+\w+ts?"
 _PAST = re.compile(rf"\b({_PAST_WORDS})\b", re.IGNORECASE)
 # the same, told from a participle used as an adjective ("reserverade platser") by the word after it
 _PAST_VERB = re.compile(
@@ -528,13 +536,13 @@ _PAST_VERB = re.compile(
 )
 
 
-def _sentence_around(text: str, pos: int) -> str:
-    """The clause holding ``pos``: its sentence, from the last "att" before it ("berättade att X kan …")."""
+def _sentence_around(text: str, pos: int, whole: bool = False) -> str:
+    """The clause holding ``pos``: its sentence, from the last "att" before it ("berättade att X kan …"),
+    or the whole sentence."""
     start = max(text.rfind(c, 0, pos) for c in ".!?\n") + 1
     ends = [i for i in (text.find(c, pos) for c in ".!?\n") if i >= 0]
-    sentence_start = start
-    att = text.rfind(" att ", sentence_start, pos)
-    if att >= 0:
+    att = text.rfind(" att ", start, pos)
+    if att >= 0 and not whole:
         start = att
     return text[start: min(ends) if ends else len(text)]
 

@@ -92,7 +92,9 @@ class OrgFinder:
             rf"SAMORDNINGSFÖRBUNDET|Finsam|FINSAM|Kommunförbundet|Regionförbundet|Riksförbundet|Stiftelsen|Föreningen|Funktionsrätt)"
             rf"[ \t]+(?P<n>{_CAP}(?:[ \t]+{_CAP}){{0,2}})(?:[ \t]+(?P<lan>läns?|LÄNS?))?(?::s|s)?(?![\w\-])"
         )
-        self.place_after = re.compile(rf"[ \t]+(?:i[ \t]+)?(?P<p>{places})(?:s)?(?![\w\-])(?![ \t]+(?i:kommun|stad|län|läns))")
+        # "FUB Norrköping", "Samordningsförbundet i Kalmar län" (not "FUB" + "Kalmar kommun")
+        self.place_after = re.compile(rf"[ \t]+(?:(?:i[ \t]+)?(?:{places})s?(?![\w\-])(?![ \t]+(?i:kommun|stad|län|läns))"
+                                      rf"|i[ \t]+(?:{places})[ \t]+(?:län|kommun|stad)(?![\w\-]))")
         self.type_noun = re.compile(
             rf"(?<![\w\-])(?:{'|'.join(map(re.escape, sorted(lex.org_type_nouns, key=len, reverse=True)))})"
             rf"[ \t]+(?P<n>{_CAP}(?:[ \t]+{_CAP}){{0,3}})"
@@ -234,7 +236,21 @@ class OrgFinder:
         self._extend(text, ms)
         self._acronyms(text, ms, links, add)
         self._propagate(text, ms, add)
+        self._paren_aliases(text, ms, links)
         return self._drop_nested(ms, links)
+
+    @staticmethod
+    def _paren_aliases(text, ms, links):
+        """"Hörselskadades förening i Västerås (HRF Västerås)": an abbreviated name (with a place) that
+        fills the parentheses right after another name is its short name ("Regeringskansliet
+        (Socialdepartementet)" names a part, not the whole)."""
+        for i, m in enumerate(ms):
+            pm = re.match(r"[ \t]*\([ \t]*", text[m.end: m.end + 6])
+            if not pm or m.source in ("anaphor", "noun"):
+                continue
+            inner = [j for j, o in enumerate(ms) if o.start == m.end + pm.end() and o.source not in ("anaphor", "noun")
+                     and re.fullmatch(_ABBR, o.surface.split()[0]) and re.match(r"[ \t]*\)", text[o.end: o.end + 4])]
+            links.extend((i, j) for j in inner)
 
     @staticmethod
     def _drop_nested(ms: list[Mention], links):
@@ -406,13 +422,15 @@ class OrgFinder:
         by_start = sorted(range(len(ms)), key=lambda i: ms[i].start)
         for i in by_start:
             m = ms[i]
-            if m.source in ("anaphor",):
+            # a capitalised "Samordningsförbundet" inside a sentence, with a place, is a name
+            named = m.source == "anaphor" and m.surface[:1].isupper() and not re.search(r"(^|[.!?:\n]\s*)$", text[max(0, m.start - 4): m.start])
+            if m.source == "anaphor" and not named:
                 continue
             pm = self.place_after.match(text, m.end) if m.end < len(text) else None
             if pm and not m.surface.lower().endswith(("kommun", "stad", "län")) and m.source != "place":
                 ext = text[m.start: pm.end()]
                 ext, _ = strip_genitive(ext)
-                ms[i] = Mention(m.start, m.start + len(ext), ext, m.source, None, None)
+                ms[i] = Mention(m.start, m.start + len(ext), ext, "suffix" if named else m.source, None, None)
         # a city/municipality directly followed by a unit name, or a unit followed by the municipality
         ordered = sorted([x for x in ms if x.source != "anaphor"], key=lambda x: (x.start, -x.end))
         merged, drop = [], []
@@ -591,16 +609,19 @@ def cluster(ms: list[Mention], links: list[tuple[int, int]], lex: Lexicon) -> tu
             roots_multi.setdefault("samordningsförbund:", set()).add(find(i))
         elif len(k.split()) > 1:
             roots_multi.setdefault(k.split()[-1], set()).add(find(i))
-    for i in real:  # "Länsstyrelsen i Värmlands län", "Inspektionen för …": the first word is the head
-        words = keys[i].split()
-        if len(words) >= 3 and words[1] in ("i", "för"):
-            roots_multi.setdefault(org_key(words[0], lex), set()).add(find(i))
+    # "Länsstyrelsen i Värmlands län", "Individ- och familjenämnden i Umeå kommun", "Inspektionen för …":
+    # the words before "i"/"för" are the head
+    qualified: dict[str, set[int]] = {}
+    for i in real:
+        hm = re.match(r"(.+?) (?:i|för) ", keys[i])
+        if hm:
+            qualified.setdefault(org_key(hm.group(1), lex), set()).add(find(i))
     for i in real:
         k = keys[i]
-        if len(k.split()) == 1 or k == "samordningsförbund:":
-            cands = roots_multi.get(k, set()) - {find(i)}
-            if len({find(c) for c in cands}) == 1:
-                union(i, next(iter(cands)))
+        cands = (roots_multi.get(k, set()) if len(k.split()) == 1 or k == "samordningsförbund:" else set()) | qualified.get(k, set())
+        cands -= {find(i)}
+        if len({find(c) for c in cands}) == 1:
+            union(i, next(iter(cands)))
     # "RSMH" alone joins the one local "RSMH Gävle" on the page
     local: dict[str, set[int]] = {}
     for i in real:

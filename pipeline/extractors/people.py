@@ -34,6 +34,10 @@ _SAYS = re.compile(r"(säger|sa|sade|enligt|berättar|berättade|menar|tycker|an
 _REL = re.compile(r"^\s*,?\s*som\s+(?:(?:är|var|arbetar|jobbar|verkar|har varit|blir)\s+)?(?:som\s+)?(?:(?:en|ett)\s+av\s+)?", re.IGNORECASE)
 _PREP_ORG = re.compile(r"^\s*(?:från|på|vid|hos|inom|för|i)\s+", re.IGNORECASE)
 _STOP_SURNAME = {"och", "eller", "men", "samt"}
+_ELECTED_VERB = re.compile(r"\b(?:om|ny)?valdes\b", re.IGNORECASE)
+_ELECTED_AFTER = re.compile(r"^[^.]*?\s(?:om|ny)?valdes\s+(?:[\wåäö]+\s+)?(?:till|som)\s+(?P<post>(?:[\wåäö\-]+\s+)?[\wåäö\-]+)", re.IGNORECASE)
+_ELECTED_BEFORE = re.compile(
+    r"\btill\s+(?P<post>(?:[\wåäö\-]+\s+)?[\wåäö\-]+)\s+(?:för\s+(?:[\wåäö]+\s+){1,2})?(?:om|ny)?valdes\s+", re.IGNORECASE)
 
 
 @dataclass
@@ -260,6 +264,9 @@ class PeopleFinder:
             return role or pre_role, org or pre_org, rank
         if pre_role:
             return pre_role, pre_org or org_after_prep(mention.end), 3
+        elected = self._elected(text, sent, mention, people_spans)
+        if elected:  # elected in the minutes of a body: to a post in that body, unless "från Y" says otherwise
+            return elected, org_after_prep(mention.end) or _meeting_org(doc), 3
         # group: "representanter för Y X och Z", "två jobbcoacher från Y, X och Z"
         for gm in re.finditer(r"([\wåäö\-]+)\s+(?:för|från|på|vid|hos|inom)\s+", before):
             word = gm.group(1)
@@ -377,6 +384,32 @@ class PeopleFinder:
                 pos += nxt.end()
             if role or org:
                 return role, org, 2
+        return None
+
+    def _elected(self, text: str, sent: Sentence, mention: Mention, people_spans) -> str | None:
+        """The post a person is elected to: "X (omval) och Y valdes till ledamöter", "Till ersättare
+        valdes X", "X omvaldes till revisor och Y till revisorsersättare"."""
+
+        def only_names(a: int, b: int) -> bool:
+            gap = text[a:b]
+            for s, e, _ in people_spans:
+                if a <= s and e <= b:
+                    gap = gap.replace(text[s:e], "")
+            return bool(re.fullmatch(r"(?:\s*\([^)]*\)|\s*,|\s+och|\s+samt|\s)*", gap))
+
+        def post(phrase: str) -> str | None:  # "ordinarie styrelseledamöter", "revisor och"
+            return next((r for w in reversed(phrase.split()) if (r := self.lex.role_singular(w))), None)
+
+        after = text[mention.end: sent.end]
+        am = _ELECTED_AFTER.search(after)
+        if am and only_names(mention.end, mention.end + am.start()):
+            return post(am["post"])
+        bm = _ELECTED_BEFORE.search(text[sent.start: mention.start])
+        if bm and only_names(sent.start + bm.end(), mention.start):
+            return post(bm["post"])
+        tm = re.match(r"\s+till\s+([\wåäö\-]+)", after)  # "… och Y till revisorsersättare"
+        if tm and _ELECTED_VERB.search(text[sent.start: mention.start]):
+            return post(tm.group(1))
         return None
 
     def _org_starting(self, doc: Doc, pos: int) -> str | None:
