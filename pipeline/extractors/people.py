@@ -34,6 +34,7 @@ _SAYS = re.compile(r"(säger|sa|sade|enligt|berättar|berättade|menar|tycker|an
 _REL = re.compile(r"^\s*,?\s*som\s+(?:(?:är|var|arbetar|jobbar|verkar|har varit|blir)\s+)?(?:som\s+)?(?:(?:en|ett)\s+av\s+)?", re.IGNORECASE)
 _PREP_ORG = re.compile(r"^\s*(?:från|på|vid|hos|inom|för|i)\s+", re.IGNORECASE)
 _STOP_SURNAME = {"och", "eller", "men", "samt"}
+_FIELD_LINKS = {"och", "samt", "i", "på", "för", "vid", "inom", "hos", "från"}
 _ELECTED_VERB = re.compile(r"\b(?:om|ny)?valdes\b", re.IGNORECASE)
 _ELECTED_AFTER = re.compile(r"^[^.]*?\s(?:om|ny)?valdes\s+(?:[\wåäö]+\s+)?(?:till|som)\s+(?P<post>(?:[\wåäö\-]+\s+)?[\wåäö\-]+)", re.IGNORECASE)
 _ELECTED_BEFORE = re.compile(
@@ -209,8 +210,6 @@ class PeopleFinder:
         singular = [self.lex.role_singular(p) for p in parts]
         if not all(singular) or not word[0].islower() and word.lower() not in self.lex.role_forms and not word[0].isupper():
             return None
-        if word[0].isupper() and len(text.strip()) > len(word) and False:
-            return None
         head = word.split()[-1]
         coord = word[: len(word) - len(head)]
         role = coord.lower() + "/".join(s for s in singular)
@@ -220,11 +219,20 @@ class PeopleFinder:
         rest = text[used:]
         dm = re.match(r"\s+(i|inom|för|med inriktning mot)\s+([a-zåäö][\wåäö\-]+(?:\s+och\s+[a-zåäö][\wåäö\-]+)?)", rest)
         if dm and not self.orgs._suffix_ok(dm.group(2).split()[-1]) and dm.group(2).split()[0] not in (
-                "en", "ett", "den", "det", "de", "sin", "sitt", "sina"):
+                "en", "ett", "den", "det", "de", "sin", "sitt", "sina") \
+                and not re.match(r"s\s+[a-zåäö]", rest[dm.end() - 1: dm.end() + 2]):  # not "i föreningens styrelse"
             role += f" {dm.group(1)} {dm.group(2)}"
             used += dm.end()
             rest = text[used:]
         return role, used, rest
+
+    def field_role(self, field_txt: str) -> tuple[str, int, str] | None:
+        """``role_phrase`` of a comma-separated field; a role with one lowercase word after it
+        ("avdelningschef funktionsstöd", "verksamhetschef vuxenpsykiatrin") is the whole field."""
+        rp = self.role_phrase(field_txt)
+        if rp and re.fullmatch(r"\s+[a-zåäö][\wåäö\-]+\s*", rp[2]) and rp[2].strip() not in _FIELD_LINKS:
+            return field_txt.strip(), len(field_txt), ""
+        return rp
 
     def describe(self, doc: Doc, sent: Sentence, mention: Mention, people_spans) -> tuple[str | None, str | None, int]:
         """Role, organisation (canonical) and the rank of the evidence for one name mention."""
@@ -368,7 +376,7 @@ class PeopleFinder:
                 if any(s < pos + len(field_txt) and pos <= s for s, e, _ in people_spans if s != mention.start):
                     # another person's name inside: a role-first phrase for someone else
                     break
-                rp = self.role_phrase(field_txt)
+                rp = self.field_role(field_txt)
                 if rp and not role:
                     role = rp[0]
                     org = org or org_after_prep(pos + rp[1])
@@ -595,7 +603,7 @@ class PeopleComponent:
         explicit = None
         for ftxt, off in entry.fields:
             if self.finder.orgs.field_is_role(ftxt):
-                rp = self.finder.role_phrase(ftxt.lower() if ftxt[:1].isupper() else ftxt)
+                rp = self.finder.field_role(ftxt.lower() if ftxt[:1].isupper() else ftxt)
                 explicit = explicit or (rp[0] if rp else ftxt.lower())
             else:
                 oi = org_at(doc, off, off + max(1, len(ftxt)))
