@@ -54,6 +54,8 @@ eval: setup
 	$(PY) bench/eval_ner_domain.py bench/gold_unseen bench/gold_unseen
 	$(PY) bench/eval_extraction.py bench/gold_unseen/batch2
 	$(PY) bench/eval_ner_domain.py bench/gold_unseen/batch2 bench/gold_unseen/batch2
+	$(PY) bench/eval_extraction.py bench/gold_unseen/batch3
+	$(PY) bench/eval_ner_domain.py bench/gold_unseen/batch3 bench/gold_unseen/batch3
 
 bench-crawl: setup
 	$(PY) bench/bench_crawl.py

@@ -86,3 +86,17 @@ def test_reported_news_is_not_an_action_but_gives_the_next_one_its_assignee(nlp)
             "Ny kontaktperson meddelas senast vecka 10.")
     (a,) = actions(nlp, text)
     assert a.text.startswith("Ny kontaktperson") and a.assignees == ["Arbetsförmedlingen"]
+
+
+def test_bulleted_tasks_take_the_assignee_of_their_lead(nlp):
+    text = ("Minnesanteckningar 3 mars 2024\n\nArbetsgruppen ska:\n- ta fram en ny broschyr om daglig verksamhet\n"
+            "- boka lokal\n- skicka inbjudan till alla brukare senast 20 mars\n\nMötet avslutades.")
+    found = actions(nlp, text, date(2024, 3, 3))
+    assert [a.text for a in found] == ["ta fram en ny broschyr om daglig verksamhet", "boka lokal",
+                                       "skicka inbjudan till alla brukare senast 20 mars"]
+    assert all(a.assignees == ["Arbetsgruppen"] for a in found)
+    assert found[-1].due == "2024-03-20"
+
+
+def test_a_past_meeting_about_a_later_season_is_not_an_action(nlp):
+    assert actions(nlp, "Vi träffades i torsdags och pratade om hösten.", date(2024, 3, 3)) == []

@@ -122,3 +122,28 @@ def test_document_date_inference(finder):
     assert infer_document_date(text, finder.find(text, None)) == date(2019, 10, 4)
     text = "Vi ska lämna svar senast den 1 mars 2020."
     assert infer_document_date(text, finder.find(text, None)) is None
+
+
+def test_last_and_next_weekday(finder):
+    assert one(finder, "Vi träffades i torsdags.").start == date(2023, 1, 12)  # the anchor is a Wednesday
+    assert one(finder, "Vi ses på torsdag.").start == date(2023, 1, 19)
+    assert one(finder, "Vi ses på onsdag.").start == date(2023, 1, 25)
+
+
+@pytest.mark.parametrize("text", [
+    "Utbildningen hålls i oktober.",
+    "Sara och Tomas ansvarar för att planera en temakväll i oktober.",
+])
+def test_an_announced_or_assigned_month_lies_ahead(finder, text):
+    assert one(finder, text, date(2025, 3, 15)).start == date(2025, 10, 1)
+
+
+def test_a_noun_ending_in_ats_is_not_past_tense(finder):
+    text = "Ahmad tar fram ett förslag till ny webbplats till styrelsens möte i maj."
+    assert one(finder, text, date(2025, 3, 15)).start == date(2025, 5, 1)
+
+
+def test_a_bare_day_and_month_with_a_deadline_or_a_clock_time(finder):
+    found = finder.find("Nästa möte 14/5 kl. 13.30. Anteckningarna skickas ut senast 5/3.", date(2025, 2, 19))
+    assert [d.start for d in found] == [date(2025, 5, 14), date(2025, 3, 5)]
+    assert finder.find("Två av tre, alltså 2/3 av deltagarna, kom.", ANCHOR) == []

@@ -65,3 +65,35 @@ def test_spelling_variants_merge(nlp):
 def test_acronym_spelled_by_a_name_on_the_page(nlp):
     found = orgs(nlp, "Active Youth Sweden höll ett seminarium. AYS har funnits i tio år och AYS växer.")
     assert "AYS" in found["Active Youth Sweden"]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    model = nlp_stage.DEFAULT_MODEL
+    if not (model / "config.cfg").exists():
+        pytest.skip("no trained pipeline")
+    return nlp_stage.load(model)
+
+
+def test_short_name_in_parentheses(trained):
+    found = orgs(trained, "Årsmöte för Hörselskadades förening i Västerås (HRF Västerås) hölls i mars. "
+                      "Rapporten lämnas till Regeringskansliet (Socialdepartementet) i juni.")
+    assert "HRF Västerås" in found["Hörselskadades förening i Västerås"]
+    assert {"Regeringskansliet", "Socialdepartementet"} <= set(found)
+
+
+def test_a_capitalised_head_with_its_county_is_a_name(nlp):
+    found = orgs(nlp, "Projektet drivs av Samordningsförbundet i Kalmar län tillsammans med Försäkringskassan.")
+    assert set(found) == {"Samordningsförbundet i Kalmar län", "Försäkringskassan"}
+
+
+def test_a_committee_joins_its_name_with_the_municipality(nlp):
+    found = orgs(nlp, "Per Åhlund är ordförande i individ- och familjenämnden i Umeå kommun. "
+                      "Frågan tas upp i individ- och familjenämnden i mars.")
+    (name,) = [n for n in found if "familjenämnden" in n.lower()]
+    assert "individ- och familjenämnden" in {a.lower() for a in found[name]}
+
+
+def test_meeting_tools_and_buildings_are_not_organisations(trained):
+    found = orgs(trained, "Mötet hålls via Teams eller i Rådhuset. Avgiften betalas med Swish till Riksförbundet FUB.")
+    assert not {"Teams", "Rådhuset", "Swish"} & set(found)

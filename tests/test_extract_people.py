@@ -133,7 +133,7 @@ def test_party_tag_in_running_text(trained, party):
             "medgav att handläggningstiderna är för långa.")
     result = nlp_stage.extract_text(trained, text)
     (p,) = result.people
-    assert (p.role, p.organisation) == ("ordförande", "Socialnämnden")
+    assert (p.role, p.organisation) == ("ordförande", "Socialnämnden i Umeå kommun")
     assert party not in {o.name for o in result.organisations}
 
 
@@ -154,3 +154,39 @@ def test_role_with_an_acronym_prefix(nlp):
     assert (p["Jenny Åkesson"].role.lower(), p["Jenny Åkesson"].organisation) == ("lss-samordnare", "Uddevalla kommun")
     assert (p["Ola Berg"].role.lower(), p["Ola Berg"].organisation) == ("it-chef", "Lysekils kommun")
     assert "LSS-samordnare" not in {o.name for o in result.organisations}
+
+
+def test_attendee_list_separated_by_semicolons(nlp):
+    text = ("Minnesanteckningar 3 mars 2026\n\n"
+            "Närvarande: Karin Holm, enhetschef, Vallby kommun; Ahmed Yusuf, ordförande, FUB Vallby.")
+    p = people(nlp, text)
+    assert (p["Karin Holm"].role, p["Karin Holm"].organisation) == ("enhetschef", "Vallby kommun")
+    assert (p["Ahmed Yusuf"].role, p["Ahmed Yusuf"].organisation) == ("ordförande", "FUB Vallby")
+
+
+def test_our_treasurer_belongs_to_the_page_organisation(nlp):
+    text = ("Protokoll styrelsemöte FUB Växjö\nDatum: 3 mars 2026\nPlats: föreningslokalen\n\nBidraget till resan kommer från Växjö kommun. "
+            "Vår kassör Lena Ek redovisade ekonomin.")
+    (p,) = nlp_stage.extract_text(nlp, text).people
+    assert (p.role, p.organisation) == ("kassör", "FUB Växjö")
+
+
+def test_posts_from_elections_in_annual_meeting_minutes(nlp):
+    text = ("Protokoll årsmöte DHR Kalmar 2025\n\n§ 2 Val av mötesordförande\n"
+            "Till mötesordförande valdes Kjell Rosén från DHR Växjö.\n\n§ 5 Val av styrelse\n"
+            "Till ordinarie ledamöter för två år valdes Nils Berg (omval), Siv Ekholm (nyval) och Tove Lind (nyval). "
+            "Ulla Dahlberg omvaldes till revisor och Bo Lundin till revisorsersättare, båda för ett år.")
+    p = people(nlp, text)
+    assert (p["Kjell Rosén"].role, p["Kjell Rosén"].organisation) == ("mötesordförande", "DHR Växjö")
+    for name in ("Nils Berg", "Siv Ekholm", "Tove Lind"):
+        assert (p[name].role, p[name].organisation) == ("ledamot", "DHR Kalmar")
+    assert (p["Ulla Dahlberg"].role, p["Ulla Dahlberg"].organisation) == ("revisor", "DHR Kalmar")
+    assert p["Bo Lundin"].role == "revisorsersättare"
+
+
+def test_a_role_with_a_lowercase_unit_is_the_whole_field(trained):
+    text = ("Styrgrupp\n\nOmid Rahimi, verksamhetschef vuxenpsykiatrin, Region Kalmar län\n\n"
+            "Anmäl dig till Petra Gustavsson, som är sekreterare i föreningens styrelse, senast 1 maj.")
+    p = people(trained, text)
+    assert (p["Omid Rahimi"].role, p["Omid Rahimi"].organisation) == ("verksamhetschef vuxenpsykiatrin", "Region Kalmar län")
+    assert p["Petra Gustavsson"].role == "sekreterare"
