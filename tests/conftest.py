@@ -86,3 +86,11 @@ def trained_nlp():
     if not (path / "config.cfg").exists():
         pytest.skip(f"{path} not built: run `make models`")
     return path
+
+
+@pytest.fixture(scope="session")
+def trained(trained_nlp):
+    """The trained Swedish pipeline with the extractors, loaded once."""
+    from pipeline import nlp as nlp_stage
+
+    return nlp_stage.load(trained_nlp)

@@ -67,14 +67,6 @@ def test_acronym_spelled_by_a_name_on_the_page(nlp):
     assert "AYS" in found["Active Youth Sweden"]
 
 
-@pytest.fixture(scope="module")
-def trained():
-    model = nlp_stage.DEFAULT_MODEL
-    if not (model / "config.cfg").exists():
-        pytest.skip("no trained pipeline")
-    return nlp_stage.load(model)
-
-
 def test_short_name_in_parentheses(trained):
     found = orgs(trained, "Årsmöte för Hörselskadades förening i Västerås (HRF Västerås) hölls i mars. "
                       "Rapporten lämnas till Regeringskansliet (Socialdepartementet) i juni.")

@@ -119,14 +119,6 @@ def test_own_board_members_belong_to_the_organisation(nlp):
     assert p["Karin Holm"].organisation == "Kalmar kommun" and p["Omid Karimi"].organisation is None
 
 
-@pytest.fixture(scope="module")
-def trained():
-    model = nlp_stage.DEFAULT_MODEL
-    if not (model / "config.cfg").exists():
-        pytest.skip("no trained pipeline")
-    return nlp_stage.load(model)
-
-
 @pytest.mark.parametrize("party", ["S", "M", "KD"])
 def test_party_tag_in_running_text(trained, party):
     text = (f"Dialogmöte om assistans\n\nPer Åhlund ({party}), ordförande i socialnämnden i Umeå kommun, "
