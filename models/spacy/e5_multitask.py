@@ -15,6 +15,8 @@ and ``assemble.py`` puts the components into the pipeline.
 with each ORG span replaced by an organisation drawn at random from the ORG mentions of ner-train
 and the national organisations of ``pipeline/lexicons/known_orgs.txt`` (mention replacement): the
 corpus has only 441 distinct ORG names, and the context, not the name, should tell an organisation.
+``--org-swap-replace P`` instead shows each such sentence with its names swapped with chance P, each
+epoch, so the share of sentences with an organisation stays as in the corpus.
 
 ``--ner-head`` starts the NER head (and, with ``--init`` pointing at its pruned copy, the encoder)
 from the token classifier of ``ner_hf.py``, so the multi-task stage continues that training.
@@ -94,29 +96,29 @@ def bio(sent) -> list[str]:
     return [bio_tag(t) for t in sent]
 
 
-def org_swapped(nlp, sents, pool: list[str], copies: int, rng: random.Random) -> list[Doc]:
-    """``copies`` versions of each sentence that has an ORG entity, every ORG span replaced by a name
-    from ``pool`` (tokenised like the corpus); the other tokens keep their text, spacing and tags."""
-    out = []
-    for sent in sents:
-        orgs = [e for e in sent.ents if e.label_ == "ORG"]
-        for _ in range(copies if orgs else 0):
-            words, spaces, tags, pos = [], [], [], sent.start
-            for ent in [*orgs, None]:
-                kept = sent.doc[pos : ent.start if ent else sent.end]
-                words += [t.text for t in kept]
-                spaces += [bool(t.whitespace_) for t in kept]
-                tags += [bio_tag(t) for t in kept]
-                if ent:
-                    name = nlp.make_doc(rng.choice(pool))
-                    words += [t.text for t in name]
-                    spaces += [bool(t.whitespace_) for t in name[:-1]] + [bool(ent[-1].whitespace_)]
-                    tags += ["B-ORG"] + ["I-ORG"] * (len(name) - 1)
-                    pos = ent.end
-            if tags[0].startswith("I-"):  # an entity carried over from the previous sentence
-                tags[0] = "B-" + tags[0][2:]
-            out.append(Doc(nlp.vocab, words=words, spaces=spaces, ents=tags))
-    return out
+def has_org(sent) -> bool:
+    """Whether a sentence names an organisation."""
+    return any(e.label_ == "ORG" for e in sent.ents)
+
+
+def swap_orgs(nlp, sent, pool: list[str], rng: random.Random) -> Doc:
+    """The sentence with every ORG span replaced by a name from ``pool`` (tokenised like the corpus);
+    the other tokens keep their text, spacing and tags."""
+    words, spaces, tags, pos = [], [], [], sent.start
+    for ent in [*(e for e in sent.ents if e.label_ == "ORG"), None]:
+        kept = sent.doc[pos : ent.start if ent else sent.end]
+        words += [t.text for t in kept]
+        spaces += [bool(t.whitespace_) for t in kept]
+        tags += [bio_tag(t) for t in kept]
+        if ent:
+            name = nlp.make_doc(rng.choice(pool))
+            words += [t.text for t in name]
+            spaces += [bool(t.whitespace_) for t in name[:-1]] + [bool(ent[-1].whitespace_)]
+            tags += ["B-ORG"] + ["I-ORG"] * (len(name) - 1)
+            pos = ent.end
+    if tags[0].startswith("I-"):  # an entity carried over from the previous sentence
+        tags[0] = "B-" + tags[0][2:]
+    return Doc(nlp.vocab, words=words, spaces=spaces, ents=tags)
 
 
 def make_items(tokenizer, sents, labellers: dict, limit: int) -> list[dict]:
@@ -234,16 +236,20 @@ def train(args: argparse.Namespace) -> dict:
     def lemma_labels(sent):
         return [lemma_id[trees.add(t.text, t.lemma_)] if t.lemma_ else -100 for t in sent]
 
-    items = make_items(tokenizer, ner_sents, {"ner": ner_labels}, args.max_len)
+    # with --org-swap-replace, the sentences naming an organisation are drawn anew each epoch
+    org_sents = [s for s in ner_sents if has_org(s)] if args.org_swap_replace else []
+    items = make_items(tokenizer, [s for s in ner_sents if not (org_sents and has_org(s))], {"ner": ner_labels}, args.max_len)
     items += make_items(tokenizer, ud_sents, {"morph": morph_labels, "lemma": lemma_labels}, args.max_len)
-    swapped: list[list[dict]] = [[] for _ in range(args.epochs)]  # extra NER items of each epoch
-    if args.org_swap:
+    swapped: list[list[dict]] = [[] for _ in range(args.epochs)]  # the NER items added in each epoch
+    if args.org_swap or args.org_swap_replace:
         pool = sorted({e.text for s in ner_sents for e in s.ents if e.label_ == "ORG"}
                       | {name for canonical, aliases in load_lexicon().known_orgs for name in [canonical, *aliases]})
         swap_rng = random.Random(args.seed)
-        swapped = [make_items(tokenizer, org_swapped(nlp, ner_sents, pool, args.org_swap, swap_rng),
-                              {"ner": ner_labels}, args.max_len) for _ in range(args.epochs)]
-        logger.info("org swap: %d names, %d extra items per epoch", len(pool), len(swapped[0]))
+        for epoch_items in swapped:
+            docs = [swap_orgs(nlp, s, pool, swap_rng) for s in ner_sents if has_org(s) for _ in range(args.org_swap)]
+            docs += [swap_orgs(nlp, s, pool, swap_rng) if swap_rng.random() < args.org_swap_replace else s for s in org_sents]
+            epoch_items += make_items(tokenizer, docs, {"ner": ner_labels}, args.max_len)
+        logger.info("org swap: %d names, %d NER items added per epoch", len(pool), len(swapped[0]))
     logger.info("items: %d (NER %d sentences, UD %d); classes: morph %d, lemma trees %d",
                 len(items), len(ner_sents), len(ud_sents), len(morph_classes), len(lemma_classes))
 
@@ -330,6 +336,9 @@ def main() -> None:
                         help="decay of a moving average of the weights that is scored and kept (0: off)")
     parser.add_argument("--org-swap", type=int, default=0,
                         help="copies per epoch of each ner-train sentence with an ORG, the ORG names swapped (0: off)")
+    parser.add_argument("--org-swap-replace", type=float, default=0.0,
+                        help="chance that a ner-train sentence with an ORG is seen with the names swapped, each epoch "
+                             "(instead of as written; the number of ORG sentences stays the same)")
     parser.add_argument("--train-embeddings", action="store_true",
                         help="also train the (pruned) word-embedding matrix (frozen by default)")
     parser.add_argument("--limit", type=int, default=0, help="first N sentences of each corpus (smoke runs)")
