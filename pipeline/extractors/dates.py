@@ -144,7 +144,7 @@ class DateFinder:
             r"(?<![\wåäö])(?P<r>nu i veckan|i veckan|denna vecka|den här veckan|nästa vecka|kommande vecka|förra veckan|"
             r"i dag|idag|i morgon|imorgon|i övermorgon|igår|i går|nästa månad|förra månaden|denna månad|den här månaden|"
             r"i år|nästa år|förra året|i fjol|innevarande år|i (?:mån|tis|ons|tors|fre|lör|sön)dags|"
-            r"på (?:mån|tis|ons|tors|fre|lör|sön)dag)(?![\wåäö])(?!\s*[-–])",
+            r"på (?:mån|tis|ons|tors|fre|lör|sön)dag(?![\wåäö])(?!\s*[-–]))(?![\wåäö])",  # not "på måndag–fredag"
             re.IGNORECASE,
         )
         self.holiday = re.compile(rf"(?<![\wåäö])(?P<h>{_alt(lex.holidays)})(?![\wåäö])(?:\s+(?P<y>{YEAR})(?!\d))?",
@@ -477,8 +477,8 @@ class DateFinder:
                 s, e, g = date(anchor.year + 1, 1, 1), date(anchor.year + 1, 12, 31), "year"
             elif r.endswith("dags") or r.startswith("på "):  # "i torsdags": the last one; "på torsdag": the next
                 wd = _WEEKDAY_STEMS.index(r.split()[1].removesuffix("s").removesuffix("dag")) + 1
-                step = (anchor.isoweekday() - wd) % 7 or 7
-                s = e = anchor - timedelta(days=step) if r.endswith("dags") else anchor + timedelta(days=(wd - anchor.isoweekday()) % 7 or 7)
+                back, ahead = (anchor.isoweekday() - wd) % 7 or 7, (wd - anchor.isoweekday()) % 7 or 7
+                s = e = anchor - timedelta(days=back) if r.endswith("dags") else anchor + timedelta(days=ahead)
                 g = "day"
             else:  # förra året, i fjol
                 s, e, g = date(anchor.year - 1, 1, 1), date(anchor.year - 1, 12, 31), "year"
@@ -547,11 +547,11 @@ def _sentence_around(text: str, pos: int, whole: bool = False) -> str:
     return text[start: min(ends) if ends else len(text)]
 
 
-def told_in_past(clause: str) -> bool:
+def told_in_past(sentence: str) -> bool:
     """Whether a sentence is told in the past tense ("Vi träffades i torsdags och pratade om hösten"),
     with no word of a plan in it; of reported speech only what was said counts ("informerade om att
     Arbetsförmedlingen organiserar om …" is not past)."""
-    clause = clause[clause.rfind(" att ") + 1:]
+    clause = sentence[sentence.rfind(" att ") + 1:]
     return bool(_PAST_VERB.search(clause)) and not _FUTURE.search(clause)
 
 

@@ -231,7 +231,7 @@ class PeopleFinder:
         ("avdelningschef funktionsstöd", "verksamhetschef vuxenpsykiatrin") is the whole field."""
         rp = self.role_phrase(field_txt)
         if rp and re.fullmatch(r"\s+[a-zåäö][\wåäö\-]+\s*", rp[2]) and rp[2].strip() not in _FIELD_LINKS:
-            return field_txt.strip(), len(field_txt), ""
+            return field_txt.strip().lower(), len(field_txt), ""
         return rp
 
     def describe(self, doc: Doc, sent: Sentence, mention: Mention, people_spans) -> tuple[str | None, str | None, int]:
