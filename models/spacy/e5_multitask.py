@@ -238,7 +238,8 @@ def train(args: argparse.Namespace) -> dict:
 
     # with --org-swap-replace, the sentences naming an organisation are drawn anew each epoch
     org_sents = [s for s in ner_sents if has_org(s)] if args.org_swap_replace else []
-    items = make_items(tokenizer, [s for s in ner_sents if not (org_sents and has_org(s))], {"ner": ner_labels}, args.max_len)
+    fixed_ner = [s for s in ner_sents if not has_org(s)] if org_sents else ner_sents
+    items = make_items(tokenizer, fixed_ner, {"ner": ner_labels}, args.max_len)
     items += make_items(tokenizer, ud_sents, {"morph": morph_labels, "lemma": lemma_labels}, args.max_len)
     swapped: list[list[dict]] = [[] for _ in range(args.epochs)]  # the NER items added in each epoch
     if args.org_swap or args.org_swap_replace:
