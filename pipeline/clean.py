@@ -104,12 +104,13 @@ def extract_html(html: str, url: str | None = None, source: str = "", settings: 
     if parsed is None or parsed.body is None:
         log.info("discarding %s: no main text", url)
         return None
-    paragraphs = [_block_text(el) for el in parsed.body.iter() if el.tag in _BLOCK_TAGS and not _has_block_parent(el)]
-    paragraphs = [p for p in paragraphs if len(p) >= settings.min_chars]
-    if paragraphs and parsed.title and paragraphs[0] == parsed.title.strip():
-        paragraphs = paragraphs[1:]
-    if not paragraphs:
+    blocks = [(_block_text(el), el.tag == "head") for el in parsed.body.iter() if el.tag in _BLOCK_TAGS and not _has_block_parent(el)]
+    blocks = [(text, head) for text, head in blocks if len(text) >= settings.min_chars]
+    if blocks and parsed.title and blocks[0][0] == parsed.title.strip():
+        blocks = blocks[1:]
+    if not blocks:
         return None
+    paragraphs = [text for text, _ in blocks]
     return Document(
         url=url or "",
         source=source,
@@ -119,6 +120,7 @@ def extract_html(html: str, url: str | None = None, source: str = "", settings: 
         paragraphs=paragraphs,
         content_hash=text_hash(paragraphs),
         kind="html",
+        headings=[i for i, (_, head) in enumerate(blocks) if head],
     )
 
 
@@ -240,12 +242,13 @@ def _redact_paragraph(text: str, salt: str, hashes: Collection[str]) -> str:
 
 
 def _without_blocks(doc: Document, boilerplate: Collection[str]) -> Document | None:
-    kept = [p for p in doc.paragraphs if fingerprint(p) not in boilerplate]
+    kept = [i for i, p in enumerate(doc.paragraphs) if fingerprint(p) not in boilerplate]
     if not kept:
         log.info("discarding %s: only boilerplate", doc.url)
         return None
-    doc.paragraphs = kept
-    doc.content_hash = text_hash(kept)
+    doc.headings = [k for k, i in enumerate(kept) if i in doc.headings]
+    doc.paragraphs = [doc.paragraphs[i] for i in kept]
+    doc.content_hash = text_hash(doc.paragraphs)
     return doc
 
 

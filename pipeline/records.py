@@ -63,6 +63,7 @@ class Document:
     paragraphs: list[str]
     content_hash: str
     kind: str = "html"  # html | pdf | text
+    headings: list[int] = field(default_factory=list)  # indexes of the paragraphs that are headings
 
     @property
     def text(self) -> str:

@@ -555,7 +555,7 @@ def bm25_ranking(con: duckdb.DuckDBPyConnection, query: str, limit: int, filters
         return con.execute(
             f"""SELECT para_id, score FROM (
                     SELECT p.para_id, fts_main_paragraphs.match_bm25(p.para_id, ?) AS score
-                    FROM paragraphs p JOIN documents d USING (doc_id) WHERE {where})
+                    FROM paragraphs p JOIN documents d USING (doc_id) WHERE NOT p.heading AND {where})
                 WHERE score IS NOT NULL ORDER BY score DESC, para_id LIMIT ?""",
             [query, *params, limit],
         ).fetchall()

@@ -142,6 +142,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE paragraphs_new RENAME TO paragraphs;
         """,
     ),
+    (
+        # A heading is kept as text but is not searched on its own: it gets no embedding (so the ANN
+        # index and dense search leave it out) and BM25 skips it. Rows stored before are not headings.
+        "0007_paragraph_headings",
+        "ALTER TABLE paragraphs ADD COLUMN heading BOOLEAN DEFAULT false;",
+    ),
 ]
 
 # Tables whose rows belong to one document and are replaced when its page changes.
@@ -521,7 +527,8 @@ class Store:
                 raise StoreError(f"{doc.url}: {len(doc.paragraphs)} paragraphs but {len(vectors)} embeddings")
             rows["paragraphs"] += [
                 {"para_id": f"{did}:{i}", "doc_id": did, "idx": i, "text": text, "text_hash": embedding_key(doc.title, text),
-                 "embedding": vectors[i]} for i, text in enumerate(doc.paragraphs)]
+                 "embedding": None if i in doc.headings else vectors[i], "heading": i in doc.headings}
+                for i, text in enumerate(doc.paragraphs)]
             rows["entities"] += [{"doc_id": did, "label": e.label, "text": e.text, "start_char": e.start_char,
                                   "end_char": e.end_char} for e in ex.entities]
             rows["dates"] += [{"doc_id": did, "text": d.text, "start_date": d.start, "end_date": d.end,
@@ -741,7 +748,7 @@ class Store:
 
     def set_embeddings(self, para_ids: Sequence[str], vectors: np.ndarray, text_hashes: Sequence[str] | None = None) -> None:
         """Replace the embeddings of these paragraphs (after their text changed), and their
-        ``text_hash`` when given (so the search index sync replaces their vectors)."""
+        ``text_hash`` when given (so the search index sync replaces their vectors); headings keep none."""
         frame = pd.DataFrame({"para_id": list(para_ids), "embedding": list(np.asarray(vectors, dtype=np.float32)),
                               "text_hash": list(text_hashes) if text_hashes is not None else [None] * len(para_ids)})
         self._con.register("_vectors", frame)
@@ -749,7 +756,7 @@ class Store:
             self._con.execute(
                 f"UPDATE paragraphs SET embedding = v.embedding::FLOAT[{EMBEDDING_DIM}], "
                 "text_hash = coalesce(v.text_hash, paragraphs.text_hash) FROM _vectors v "
-                "WHERE paragraphs.para_id = v.para_id")
+                "WHERE paragraphs.para_id = v.para_id AND NOT paragraphs.heading")  # headings stay unsearched
         finally:
             self._con.unregister("_vectors")
 

@@ -21,7 +21,8 @@ def test_main_text_and_metadata():
     assert doc.published == date(2024, 5, 7)
     assert doc.author == "Lina Ström"
     assert doc.paragraphs[0].startswith("Norrby kommun har bildat ett brukarråd")
-    assert "Vad gör rådet?" in doc.paragraphs  # headings stay their own paragraph
+    assert "Vad gör rådet?" in doc.paragraphs  # headings stay their own paragraph, marked as headings
+    assert [doc.paragraphs[i] for i in doc.headings] == ["Vad gör rådet?"]
     assert "Daglig verksamhet" in doc.paragraphs  # list items stay separate
     text = doc.text
     for chrome in ("Godkänn alla kakor", "Storgatan 1", "Till toppen", "Om oss"):
@@ -92,3 +93,12 @@ def test_content_hash_follows_cleaned_text_only():
     b = extract(_result("http://127.0.0.1/a", _site_page(1).replace(b"<title>Sida 1</title>", b"<title>Sida 1</title><meta name='x' content='y'>")))
     c = extract(_result("http://127.0.0.1/a", _site_page(2)))
     assert a.content_hash == b.content_hash != c.content_hash
+
+
+def test_heading_marks_follow_the_paragraphs_when_blocks_are_dropped():
+    page = """<html><head><title>Sida</title></head><body><article><h1>Sida</h1>
+    <p>Meny och annat som upprepas.</p><h2>Vem gör vad?</h2>
+    <p>Karin bokar lokalen och Omid skickar inbjudan till alla medlemmar i god tid.</p></article></body></html>""".encode()
+    doc = extract(_result("http://127.0.0.1/a", page), boilerplate={fingerprint("Meny och annat som upprepas.")})
+    assert doc.paragraphs[0] == "Vem gör vad?" and doc.headings == [0]
+

@@ -107,3 +107,18 @@ def test_score_fusion_lets_a_full_bm25_match_outrank_a_slightly_closer_vector():
     weak_match = score_fusion([("named", 0.5)], dense, settings, bm25_max=10.0)  # only a common word matched
     assert max(weak_match, key=weak_match.get) == "close"
     assert set(full_match) == {"close", "named", "other"}
+
+
+def test_a_heading_is_stored_as_text_but_not_searched(store):
+    doc = make_doc("http://h/rubrik", ["Vem gör vad?", "Karin bokar lokal och Omid skickar inbjudan."], seed=4)
+    doc.document.headings = [0]
+    store.save_documents([doc])
+    store.rebuild_fts(stopwords())
+    rows = store.query("SELECT idx, heading, embedding IS NULL AS unembedded FROM paragraphs ORDER BY idx")
+    assert rows["heading"].tolist() == [True, False] and rows["unembedded"].tolist() == [True, False]
+    assert bm25_ranking(store.con, "vem gör vad", 10) == []
+    heading_vector = doc.embeddings[0]
+    assert [pid for pid, _ in dense_ranking(store.con, heading_vector, 10)] == [f"{page_id('http://h/rubrik')}:1"]
+    store.set_embeddings([f"{page_id('http://h/rubrik')}:0"], heading_vector[None, :])
+    assert store.query("SELECT embedding IS NULL AS e FROM paragraphs WHERE idx = 0")["e"].tolist() == [True]
+
