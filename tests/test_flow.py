@@ -55,11 +55,15 @@ def test_first_run_loads_the_demo_site(crawled):
         chrome = store.query("""SELECT count(*) AS n FROM paragraphs WHERE text ILIKE '%Vi använder kakor%'
                                 OR text ILIKE '%Till toppen%' OR text ILIKE '%E-postadressen publiceras inte%'
                                 OR text ILIKE '%Dela på Facebook%'""")
-        null_vectors = store.query("SELECT count(*) AS n FROM paragraphs WHERE embedding IS NULL")
+        vectors = store.query("""SELECT count(*) FILTER (WHERE embedding IS NULL AND NOT heading) AS missing,
+                                        count(*) FILTER (WHERE heading) AS headings,
+                                        count(*) FILTER (WHERE heading AND embedding IS NOT NULL) AS embedded_headings
+                                 FROM paragraphs""")
         disallowed = store.query("SELECT count(*) AS n FROM pages WHERE url LIKE '%/admin/%'")
     assert kinds == {"html", "pdf"}
     assert chrome["n"][0] == 0
-    assert null_vectors["n"][0] == 0
+    assert vectors["missing"][0] == 0  # every paragraph but the headings is embedded
+    assert vectors["headings"][0] > 0 and vectors["embedded_headings"][0] == 0
     assert disallowed["n"][0] == 0
 
 
