@@ -234,8 +234,10 @@ class PeopleFinder:
             return field_txt.strip().lower(), len(field_txt), ""
         return rp
 
-    def describe(self, doc: Doc, sent: Sentence, mention: Mention, people_spans) -> tuple[str | None, str | None, int]:
-        """Role, organisation (canonical) and the rank of the evidence for one name mention."""
+    def describe(self, doc: Doc, sent: Sentence, mention: Mention, people_spans,
+                 meeting_org: str | None = None) -> tuple[str | None, str | None, int]:
+        """Role, organisation (canonical) and the rank of the evidence for one name mention
+        (``meeting_org``: the body whose minutes these are, see ``_meeting_org``)."""
         text = doc.text
         after = text[mention.end: sent.end]
         before = text[sent.start: mention.start]
@@ -274,7 +276,7 @@ class PeopleFinder:
             return pre_role, pre_org or org_after_prep(mention.end), 3
         elected = self._elected(text, sent, mention, people_spans)
         if elected:  # elected in the minutes of a body: to a post in that body, unless "från Y" says otherwise
-            return elected, org_after_prep(mention.end) or _meeting_org(doc), 3
+            return elected, org_after_prep(mention.end) or meeting_org, 3
         # group: "representanter för Y X och Z", "två jobbcoacher från Y, X och Z"
         for gm in re.finditer(r"([\wåäö\-]+)\s+(?:för|från|på|vid|hos|inom)\s+", before):
             word = gm.group(1)
@@ -286,22 +288,14 @@ class PeopleFinder:
             if oi is None:
                 continue
             oend = max(e for s, e, i in doc._.org_spans if i == oi and s <= ostart < e)
-            gap = text[oend: mention.start]
-            for s, e, _ in people_spans:
-                if oend <= s and e <= mention.start:
-                    gap = gap.replace(text[s:e], "")
-            if re.fullmatch(r"[\s,:]*(?:(?:,|och)\s*)*", gap):
+            if re.fullmatch(r"[\s,:]*(?:(?:,|och)\s*)*", _without_names(text, oend, mention.start, people_spans)):
                 return sing, doc._.org_clusters[oi].name, 3
         # "Handläggare på Y är X och Z"
         for gm in re.finditer(r"([\wåäöÅÄÖ\-]+)(?:\s+(?:på|vid|hos|inom|för)\s+(?P<o>[^,.]+?))?\s+(?:är|var|blir)\s+", before):
             sing = self.lex.role_singular(gm.group(1))
             if not sing:
                 continue
-            gap = text[sent.start + gm.end(): mention.start]
-            for s, e, _ in people_spans:
-                if sent.start + gm.end() <= s and e <= mention.start:
-                    gap = gap.replace(text[s:e], "")
-            if re.fullmatch(r"[\s,]*(?:(?:,|och)\s*)*", gap):
+            if re.fullmatch(r"[\s,]*(?:(?:,|och)\s*)*", _without_names(text, sent.start + gm.end(), mention.start, people_spans)):
                 org = org_in(sent.start + gm.start("o"), sent.start + gm.end("o")) if gm.group("o") else None
                 return sing, org, 3
         # "X från Y", "X på Y"; "X och Z från Y"
@@ -399,11 +393,7 @@ class PeopleFinder:
         valdes X", "X omvaldes till revisor och Y till revisorsersättare"."""
 
         def only_names(a: int, b: int) -> bool:
-            gap = text[a:b]
-            for s, e, _ in people_spans:
-                if a <= s and e <= b:
-                    gap = gap.replace(text[s:e], "")
-            return bool(re.fullmatch(r"(?:\s*\([^)]*\)|\s*,|\s+och|\s+samt|\s)*", gap))
+            return bool(re.fullmatch(r"(?:\s*\([^)]*\)|\s*,|\s+och|\s+samt|\s)*", _without_names(text, a, b, people_spans)))
 
         def post(phrase: str) -> str | None:  # "ordinarie styrelseledamöter", "revisor och"
             return next((r for w in reversed(phrase.split()) if (r := self.lex.role_singular(w))), None)
@@ -440,12 +430,12 @@ class PeopleFinder:
         return None
 
     def fallback_org(self, doc: Doc, sent: Sentence, mention: Mention, paragraph_start: int, has_role: bool,
-                     role: str | None = None) -> str | None:
+                     role: str | None = None, meeting_org: str | None = None) -> str | None:
         """Nearest organisation around a person with no organisation of their own; for "vår kassör X",
         "föreningens ordförande X" the organisation the page is about (named at its head), if any."""
         text = doc.text
         if self.own_role.search(text[sent.start: mention.start]):
-            return _meeting_org(doc)
+            return meeting_org
         spans = doc._.org_spans or []
         # before the person in the same sentence
         before = [(s, e, i) for s, e, i in spans if sent.start <= s and e <= mention.start]
@@ -582,12 +572,12 @@ class PeopleComponent:
             if sent is None:
                 continue
             mention = Mention(s, e, p.name)
-            role, org, rank = self.finder.describe(doc, sent, mention, spans)
+            role, org, rank = self.finder.describe(doc, sent, mention, spans, meeting_org)
             p.set_role(role, rank)
             p.set_org(org, rank)
             if org is None and not p.attendee and len(p.name.split()) > 1:
                 fb = self.finder.fallback_org(doc, sent, mention, para_start.get(sent.paragraph, sent.start), bool(role or p.role),
-                                              role or p.role)
+                                              role or p.role, meeting_org)
                 p.set_org(fb, 8)
         attendees = [p for p in people if p.attendee]
         if meeting_org and attendees and all(p.organisation in (None, meeting_org) for p in attendees):
@@ -625,6 +615,15 @@ class PeopleComponent:
         governance = {"ordförande", "vice ordförande", "ledamot", "ersättare", "sekreterare", "justerare", "adjungerad"}
         if p.organisation is None and p.role and p.role not in governance and meeting_org and entry.section == "attendees":
             p.set_org(meeting_org, 5)
+
+
+def _without_names(text: str, a: int, b: int, people_spans) -> str:
+    """``text[a:b]`` with the names of the people found inside it taken out."""
+    gap = text[a:b]
+    for s, e, _ in people_spans:
+        if a <= s and e <= b:
+            gap = gap.replace(text[s:e], "")
+    return gap
 
 
 def _meeting_org(doc: Doc) -> str | None:
